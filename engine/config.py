@@ -1,0 +1,245 @@
+"""Settings: defaults < config file < environment < command-line flags.
+
+One typed object, loaded once at the entry point. Every key has a comment here and in
+`config.example.toml`. Errors name the key and where the bad value came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from engine.errors import ConfigError
+
+ENV_PREFIX = "DOCSIGHT_"
+
+
+@dataclass
+class IndexSettings:
+    include: list[str] = field(default_factory=list)
+    """Glob patterns (gitignore syntax) a file must match to be indexed; empty = all."""
+    exclude: list[str] = field(default_factory=list)
+    """Glob patterns (gitignore syntax) never indexed, on top of ignore files."""
+    max_file_mb: float = 10.0
+    """Files larger than this are skipped (and listed with the reason)."""
+    chunk_size: int = 512
+    """Target chunk length in characters (the seed's value)."""
+    chunk_overlap: int = 51
+    """Characters shared by neighbouring pieces when a long block must be cut."""
+    bm25_analyzer: str = "standard"
+    """Milvus analyzer for the BM25 full-text field: standard, english or chinese."""
+
+
+@dataclass
+class EmbeddingSettings:
+    model: str = "auto"
+    """"auto" (bge-large-en-v1.5 on CUDA, bundled all-MiniLM-L6-v2 otherwise), a
+    sentence-transformers model name, or a local path."""
+    device: str = "auto"
+    """"auto", "cpu" or "cuda"."""
+    batch_size: int = 32
+    """Chunks per encoder call."""
+    base_url: str = ""
+    """An OpenAI-compatible /v1/embeddings server to use instead of a local model."""
+    cache_max_mb: int = 256
+    """Size limit of the embedding cache; unused entries past it are dropped, oldest first."""
+
+
+@dataclass
+class StoreSettings:
+    uri: str = ""
+    """Empty: a Milvus Lite file in the data dir. Else a Milvus server, http(s)://host:port."""
+    token_env: str = "MILVUS_TOKEN"
+    """Environment variable holding the Milvus server token (never stored in the file)."""
+    hybrid: bool = True
+    """Dense + BM25 search fused with RRF; false = dense only."""
+
+
+@dataclass
+class RetrievalSettings:
+    top_k: int = 5
+    """Chunks retrieved per search."""
+
+
+@dataclass
+class VLLMSettings:
+    dtype: str = "bfloat16"
+    gpu_memory_utilization: float = 0.5
+    max_model_len: int = 1000
+    enforce_eager: bool = True
+    seed: int = 415
+    max_num_batched_tokens: int = 3000
+
+
+@dataclass
+class LLMSettings:
+    backend: str = "auto"
+    """"auto", "vllm", "llamacpp" or "openai" (any compatible server at base_url)."""
+    base_url: str = ""
+    """An OpenAI-compatible server to use; empty = docsight starts and manages one."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding the API key for base_url."""
+    model: str = ""
+    """Model name; empty = the backend's default (Llama 3.1 8B Instruct on vLLM)."""
+    gguf: str = ""
+    """GGUF file for llama.cpp; empty = the bundled SmolLM2-135M-Instruct."""
+    context_length: int = 2048
+    """Context window used when the server does not report one."""
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_tokens: int = 512
+    idle_stop_minutes: int = 30
+    """A managed server with no requests for this long is stopped."""
+    vllm: VLLMSettings = field(default_factory=VLLMSettings)
+
+
+@dataclass
+class WatchSettings:
+    debounce_ms: int = 300
+    """Quiet time after the last file event before a batched sync runs."""
+
+
+@dataclass
+class TUISettings:
+    theme: str = "textual-dark"
+    keys: dict[str, str] = field(default_factory=dict)
+    """Action name = key, overriding the default bindings."""
+
+
+@dataclass
+class Settings:
+    index: IndexSettings = field(default_factory=IndexSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    tui: TUISettings = field(default_factory=TUISettings)
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("DOCSIGHT_DATA_DIR")
+    return Path(env) if env else Path(platformdirs.user_data_dir("docsight"))
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("DOCSIGHT_CONFIG")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir("docsight")) / "config.toml"
+
+
+def load_settings(
+    config_path: Path | None = None,
+    env: typing.Mapping[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build the settings; `overrides` maps dotted keys ("retrieval.top_k") to flag values."""
+    settings = Settings()
+    path = config_path or default_config_path()
+    if config_path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.is_file():
+        _apply(settings, _read_toml(path), str(path))
+    env = os.environ if env is None else env
+    for key, raw in env.items():
+        if key.startswith(ENV_PREFIX) and "__" in key:
+            dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
+            _set_dotted(settings, dotted, _parse_env_value(raw), f"environment {key}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(settings, dotted, value, "command line")
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply(settings: Settings, table: dict[str, Any], origin: str) -> None:
+    for key, value in table.items():
+        _set_dotted(settings, key, value, origin)
+
+
+def _set_dotted(obj: Any, dotted: str, value: Any, origin: str, prefix: str = "") -> None:
+    """Set `dotted` (relative to `obj`) to `value`; a table value fills a whole section."""
+    head, _, rest = dotted.partition(".")
+    fields = {f.name for f in dataclasses.fields(obj)}
+    full_key = f"{prefix}{head}"
+    if head not in fields:
+        raise ConfigError(f"{origin}: unknown setting '{full_key}'")
+    current = getattr(obj, head)
+    if dataclasses.is_dataclass(current):
+        if rest:
+            _set_dotted(current, rest, value, origin, f"{full_key}.")
+            return
+        if not isinstance(value, dict):
+            raise ConfigError(f"{origin}: '{full_key}' must be a table")
+        for sub_key, sub_value in value.items():
+            _set_dotted(current, sub_key, sub_value, origin, f"{full_key}.")
+        return
+    if rest and isinstance(current, dict):
+        current[rest] = str(value)
+        return
+    if rest:
+        raise ConfigError(f"{origin}: unknown setting '{prefix}{dotted}'")
+    setattr(obj, head, _coerce(value, _field_type(type(obj), head), full_key, origin))
+
+
+def _field_type(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _coerce(value: Any, expected: Any, key: str, origin: str) -> Any:
+    origin_type = typing.get_origin(expected)
+    if origin_type is list:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    elif origin_type is dict:
+        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+            return dict(value)
+    elif expected is bool:
+        if isinstance(value, bool):
+            return value
+    elif expected is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif expected is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif expected is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif isinstance(expected, types.UnionType):
+        return value
+    raise ConfigError(f"{origin}: '{key}' should be {_describe(expected)}, got {value!r}")
+
+
+def _describe(expected: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if typing.get_origin(expected) is list:
+        return "a list of strings"
+    if typing.get_origin(expected) is dict:
+        return "a table of strings"
+    return names.get(expected, str(expected))

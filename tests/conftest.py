@@ -1,0 +1,23 @@
+"""Shared fixtures. Every test gets its own data, config and cache directories, so no
+test reads the developer's own config or index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "_user"
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    monkeypatch.setenv("DOCSIGHT_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("DOCSIGHT_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    for key in list(__import__("os").environ):
+        if key.startswith("DOCSIGHT_") and key not in ("DOCSIGHT_DATA_DIR", "DOCSIGHT_CONFIG"):
+            monkeypatch.delenv(key)
+    return home
