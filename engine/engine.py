@@ -1,0 +1,178 @@
+"""The facade the TUI and the CLI use: one folder's index, opened, synced, searched.
+
+Nothing outside engine/ touches pymilvus, SQLite or the model; it calls an `Engine`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine import indexes
+from engine.catalog import Catalog
+from engine.chunk import CHUNKER_VERSION
+from engine.config import Settings
+from engine.embed import Embedder, make_embedder, resolve_model
+from engine.errors import RebuildNeeded
+from engine.events import Event, SyncFinished, SyncStarted
+from engine.indexes import IndexLock
+from engine.scan import Scanner
+from engine.store import VectorStore
+from engine.sync import Syncer, SyncReport
+from engine.types import Hit
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One folder's index, owned by this process until `close()`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        settings: Settings,
+        data_dir: Path,
+        *,
+        rebuild: bool = False,
+        embedder: Embedder | None = None,
+        config_path: Path | None = None,
+    ) -> None:
+        self.folder = folder.resolve()
+        self.settings = settings
+        self.data_dir = data_dir.resolve()
+        self.index_dir = indexes.index_dir_for(self.folder, self.data_dir)
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._lock = IndexLock(self.index_dir, self.folder)
+        self._lock.acquire()
+        try:
+            self.catalog = Catalog(self.index_dir / "catalog.sqlite")
+            self.catalog.set_meta({"folder": str(self.folder)})
+            self.store = VectorStore(
+                settings.store, self.index_dir / "milvus.db", indexes.collection_name(self.folder),
+                str(self.folder),
+            )
+            self._check_fingerprint(rebuild)
+            self.repair()
+        except BaseException:
+            self._lock.release()
+            raise
+        never = [self.data_dir, *([config_path.parent] if config_path else [])]
+        self.scanner = Scanner(self.folder, settings.index, never)
+
+    # lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+        self.catalog.close()
+        self._lock.release()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The encoder, loaded on first use (loading torch takes seconds)."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = make_embedder(self.settings.embedding)
+            return self._embedder
+
+    def fingerprint(self) -> dict[str, str]:
+        s = self.settings.index
+        model = self._embedder.model_id if self._embedder else resolve_model(self.settings.embedding)[0]
+        return {
+            "embedding_model": model,
+            "chunker": f"{CHUNKER_VERSION}/{s.chunk_size}/{s.chunk_overlap}",
+            "bm25_analyzer": s.bm25_analyzer,
+        }
+
+    def _check_fingerprint(self, rebuild: bool) -> None:
+        wanted = self.fingerprint()
+        stored = {key: self.catalog.get_meta(key) for key in wanted}
+        changed = [k for k in wanted if stored[k] not in (None, wanted[k])]
+        if changed and not rebuild:
+            what = ", ".join(f"{k} {stored[k]} -> {wanted[k]}" for k in changed)
+            raise RebuildNeeded(
+                f"the index of {self.folder} was built with other settings ({what}); "
+                "run `docsight index --rebuild` to rebuild it"
+            )
+        if changed or rebuild:
+            log.info("rebuilding the index of %s", self.folder)
+            self.store.drop()
+            self.catalog.reset_index()
+        self.catalog.set_meta(wanted)
+
+    def repair(self) -> None:
+        """Make Milvus hold exactly the rows the catalog records (after a crash)."""
+        orphans = self.catalog.orphans()
+        if not self.store.exists():
+            if self.catalog.counts()[1]:
+                log.warning("the vector store lost its collection; re-indexing")
+                self.catalog.reset_index()
+            return
+        if orphans:
+            log.info("removing %d rows left by an interrupted sync", len(orphans))
+            self.store.delete(orphans)
+            self.catalog.clear_orphans(orphans)
+        if self.store.count() != self.catalog.counts()[1]:
+            self._reconcile_rows()
+
+    def _reconcile_rows(self) -> None:
+        in_store = self.store.all_ids()
+        in_catalog = self.catalog.chunk_ids()
+        extra = sorted(in_store - in_catalog)
+        missing = sorted(in_catalog - in_store)
+        log.warning("index repair: %d stray rows, %d missing rows", len(extra), len(missing))
+        self.store.delete(extra)
+        if missing:
+            rows = self.catalog.chunks_by_ids(missing)
+            paths = {row.path for row in rows}
+            with self.catalog.transaction() as db:  # re-index those files on the next sync
+                for path in paths:
+                    Catalog.delete_file(db, path)
+                Catalog.delete_chunks(db, [row.id for row in rows])
+            self.store.delete([row.id for row in rows])
+        self.store.flush()
+
+    # work ---------------------------------------------------------------------------------
+    def sync(
+        self,
+        paths: Iterable[str] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncReport:
+        """Bring the index up to date with the folder (or only with `paths`)."""
+        emit = on_event or (lambda event: None)
+        with self._sync_lock:
+            emit(SyncStarted("full" if paths is None else "paths"))
+            if not self.store.exists():
+                self.store.ensure_collection(self.embedder.dim, self.settings.index.bm25_analyzer)
+            syncer = Syncer(
+                self.folder, self.scanner, self.catalog, self.store, lambda: self.embedder,
+                self.settings.index.chunk_size, self.settings.index.chunk_overlap,
+            )
+            report = syncer.run(paths, emit, cancel)
+            self.catalog.set_meta({"last_sync": str(time.time())})
+            self.catalog.trim_cache(self.settings.embedding.cache_max_mb * 1024 * 1024)
+        emit(SyncFinished(report))
+        return report
+
+    def search(
+        self, query: str, k: int | None = None, path_prefixes: Sequence[str] = ()
+    ) -> list[Hit]:
+        if not self.store.exists() or not query.strip():
+            return []
+        vector = self.embedder.embed_query(query)
+        limit = k or self.settings.retrieval.top_k
+        return self.store.search(query, vector, limit, list(path_prefixes))
+
+    def status(self) -> dict[str, Any]:
+        return indexes.read_status(self.folder, self.settings, self.data_dir)

@@ -1,0 +1,173 @@
+"""Where indexes live, who owns one, and what each holds.
+
+One index per folder: `<data dir>/indexes/<name>-<hash of the folder path>/`, holding the
+catalog (SQLite), the Milvus Lite file, a lock and the owner's pid. Reading status does not
+need the lock: SQLite in WAL mode lets a second process read while the owner writes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from engine.catalog import Catalog
+from engine.config import Settings
+from engine.embed import resolve_model
+from engine.errors import IndexLockedError
+
+
+def _folder_key(folder: Path) -> str:
+    return hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+
+
+def index_dir_for(folder: Path, data_dir: Path) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", folder.resolve().name or "root")[:40]
+    return data_dir / "indexes" / f"{slug}-{_folder_key(folder)}"
+
+
+def collection_name(folder: Path) -> str:
+    return f"docsight_{_folder_key(folder)}"
+
+
+class IndexLock:
+    """An exclusive flock on the index directory; the holder's pid is written beside it."""
+
+    def __init__(self, index_dir: Path, folder: Path) -> None:
+        self.index_dir = index_dir
+        self.folder = folder
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.index_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise IndexLockedError(str(self.folder), owner_pid(self.index_dir)) from None
+        (self.index_dir / "owner.pid").write_text(str(os.getpid()))
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        (self.index_dir / "owner.pid").unlink(missing_ok=True)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
+def owner_pid(index_dir: Path) -> int | None:
+    """The pid of the process holding the index, or None when nobody does."""
+    lock_file = index_dir / "lock"
+    if not lock_file.exists():
+        return None
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    except BlockingIOError:
+        try:
+            return int((index_dir / "owner.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+    finally:
+        os.close(fd)
+
+
+def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, Any]:
+    index_dir = index_dir_for(folder, data_dir)
+    status: dict[str, Any] = {
+        "indexed": False,
+        "files": 0,
+        "chunks": 0,
+        "embedding_model": resolve_model(settings.embedding)[0],
+        "store_uri": settings.store.uri or str(index_dir / "milvus.db"),
+        "last_sync": None,
+        "failed": [],
+        "ignored": 0,
+        "owner_pid": owner_pid(index_dir),
+    }
+    catalog_path = index_dir / "catalog.sqlite"
+    if not catalog_path.exists():
+        return status
+    catalog = Catalog(catalog_path, read_only=True)
+    try:
+        files, chunks = catalog.counts()
+        skipped = catalog.skipped()
+        last_sync = catalog.get_meta("last_sync")
+        status.update(
+            indexed=last_sync is not None,
+            files=files,
+            chunks=chunks,
+            embedding_model=catalog.get_meta("embedding_model") or status["embedding_model"],
+            last_sync=float(last_sync) if last_sync else None,
+            failed=[{"path": p, "error": r} for p, r, failed in skipped if failed],
+            ignored=sum(1 for _, _, failed in skipped if not failed),
+        )
+    except sqlite3.Error:
+        pass  # an index being created right now reads as not indexed yet
+    finally:
+        catalog.close()
+    return status
+
+
+def list_indexes(data_dir: Path) -> list[dict[str, Any]]:
+    found = []
+    for index_dir in sorted((data_dir / "indexes").glob("*/")):
+        catalog_path = index_dir / "catalog.sqlite"
+        if not catalog_path.exists():
+            continue
+        catalog = Catalog(catalog_path, read_only=True)
+        try:
+            files, chunks = catalog.counts()
+            folder = catalog.get_meta("folder") or ""
+            last_sync = catalog.get_meta("last_sync")
+        except sqlite3.Error:
+            continue
+        finally:
+            catalog.close()
+        found.append(
+            {
+                "folder": folder,
+                "files": files,
+                "chunks": chunks,
+                "bytes": _size_on_disk(index_dir),
+                "last_sync": float(last_sync) if last_sync else None,
+                "owner_pid": owner_pid(index_dir),
+                "index_dir": str(index_dir),
+            }
+        )
+    return found
+
+
+def forget(folder: Path, data_dir: Path) -> bool:
+    """Delete a folder's index; False when there was none. Refuses while another owns it."""
+    index_dir = index_dir_for(folder, data_dir)
+    if not index_dir.exists():
+        return False
+    lock = IndexLock(index_dir, folder)
+    lock.acquire()
+    try:
+        shutil.rmtree(index_dir)
+    finally:
+        lock.release()
+    return True
+
+
+def _size_on_disk(directory: Path) -> int:
+    total = 0
+    for path in directory.rglob("*"):
+        try:
+            if path.is_file():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total

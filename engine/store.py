@@ -1,0 +1,232 @@
+"""The vector store: one Milvus collection per indexed folder.
+
+A Milvus Lite file under the data dir by default, any Milvus server when `store.uri` is
+http(s). Each row is one chunk: the dense vector, a BM25 sparse vector that Milvus
+computes from the text, and the chunk's metadata. Nothing here depends on the Milvus Lite
+version (see DESIGN.md: the 2.5.1 pin should be able to move).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.catalog import ChunkRow
+from engine.config import StoreSettings
+from engine.errors import IndexLockedError, StoreError
+from engine.types import Hit
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FIELDS = ["path", "start_line", "end_line", "page", "heading", "text"]
+NO_NUMBER = -1  # Milvus scalar fields are not nullable on every version: -1 stands for None
+RRF_K = 60
+
+
+def _milvus() -> Any:
+    with warnings.catch_warnings():
+        # milvus-lite 2.5.1 imports pkg_resources, which warns on every start.
+        warnings.simplefilter("ignore", UserWarning)
+        import milvus_lite  # noqa: F401
+    import pymilvus
+
+    return pymilvus
+
+
+class VectorStore:
+    def __init__(
+        self, settings: StoreSettings, lite_path: Path, collection: str, folder: str
+    ) -> None:
+        self.collection = collection
+        self.uri = settings.uri or str(lite_path)
+        self.hybrid = settings.hybrid
+        token = os.environ.get(settings.token_env, "") if settings.uri else ""
+        try:
+            self._client = _milvus().MilvusClient(uri=self.uri, token=token)
+        except Exception as error:
+            if "Open local milvus failed" in str(error):
+                raise IndexLockedError(folder, None) from None
+            raise StoreError(f"cannot open the vector store at {self.uri}: {error}") from None
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing a store that failed to open must not mask the first error
+            log.debug("closing the store failed", exc_info=True)
+
+    def exists(self) -> bool:
+        return bool(self._client.has_collection(self.collection))
+
+    def ensure_collection(self, dim: int, analyzer: str) -> None:
+        if self._client.has_collection(self.collection):
+            return
+        self._client.create_collection(
+            self.collection, schema=self._schema(dim, analyzer), index_params=self._indexes()
+        )
+
+    def drop(self) -> None:
+        if self._client.has_collection(self.collection):
+            self._client.drop_collection(self.collection)
+
+    def _schema(self, dim: int, analyzer: str) -> Any:
+        m = _milvus()
+        schema = m.MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", m.DataType.INT64, is_primary=True)
+        schema.add_field("path", m.DataType.VARCHAR, max_length=4096)
+        schema.add_field("hash", m.DataType.VARCHAR, max_length=64)
+        schema.add_field("start_line", m.DataType.INT64)
+        schema.add_field("end_line", m.DataType.INT64)
+        schema.add_field("page", m.DataType.INT64)
+        schema.add_field("heading", m.DataType.VARCHAR, max_length=2048)
+        schema.add_field(
+            "text",
+            m.DataType.VARCHAR,
+            max_length=65535,
+            enable_analyzer=True,
+            analyzer_params={"type": analyzer},
+        )
+        schema.add_field("sparse", m.DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("dense", m.DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_function(
+            m.Function(
+                name="bm25",
+                function_type=m.FunctionType.BM25,
+                input_field_names=["text"],
+                output_field_names=["sparse"],
+            )
+        )
+        return schema
+
+    def _indexes(self) -> Any:
+        params = self._client.prepare_index_params()
+        params.add_index(field_name="dense", index_type="AUTOINDEX", metric_type="IP")
+        params.add_index(
+            field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25"
+        )
+        return params
+
+    # writes ----------------------------------------------------------------------------
+    def insert(self, rows: Sequence[ChunkRow], vectors: Sequence[np.ndarray]) -> None:
+        if not rows:
+            return
+        data = [_row_data(row, vector) for row, vector in zip(rows, vectors, strict=True)]
+        for start in range(0, len(data), 1000):
+            self._client.insert(self.collection, data[start : start + 1000])
+
+    def delete(self, ids: Sequence[int]) -> None:
+        # Lite returns a list of ids and a server a dict; neither is needed, so neither is read.
+        for start in range(0, len(ids), 1000):
+            self._client.delete(self.collection, ids=list(ids[start : start + 1000]))
+
+    def flush(self) -> None:
+        self._client.flush(self.collection)
+
+    # reads ----------------------------------------------------------------------------
+    def count(self) -> int:
+        result = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(result[0]["count(*)"])
+
+    def all_ids(self) -> set[int]:
+        found: set[int] = set()
+        iterator = self._client.query_iterator(
+            self.collection, batch_size=4000, filter="id >= 0", output_fields=["id"]
+        )
+        while batch := iterator.next():
+            found.update(int(row["id"]) for row in batch)
+        iterator.close()
+        return found
+
+    def search(
+        self, query_text: str, query_vector: np.ndarray, k: int, path_prefixes: Sequence[str]
+    ) -> list[Hit]:
+        expr = prefix_filter(path_prefixes)
+        if not self.hybrid or not query_text.strip():
+            hits = self._dense(query_vector, k, expr)
+        else:
+            try:
+                hits = self._hybrid(query_text, query_vector, k, expr)
+            except Exception as error:  # a query BM25 cannot tokenise still deserves dense hits
+                log.warning("hybrid search failed (%s); dense only", error)
+                hits = self._dense(query_vector, k, expr)
+        # Milvus LIKE may treat "_" as a wildcard; keep only true prefix matches.
+        return [hit for hit in hits if under_prefixes(hit.path, path_prefixes)]
+
+    def _dense(self, vector: np.ndarray, k: int, expr: str) -> list[Hit]:
+        result = self._client.search(
+            self.collection,
+            data=[vector.tolist()],
+            anns_field="dense",
+            limit=k,
+            filter=expr,
+            output_fields=OUTPUT_FIELDS,
+            search_params={"metric_type": "IP"},
+        )
+        return [_hit(item) for item in result[0]]
+
+    def _hybrid(self, text: str, vector: np.ndarray, k: int, expr: str) -> list[Hit]:
+        m = _milvus()
+        requests = [
+            m.AnnSearchRequest([vector.tolist()], "dense", {"metric_type": "IP"}, k, expr=expr),
+            m.AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, k, expr=expr),
+        ]
+        result = self._client.hybrid_search(
+            self.collection,
+            requests,
+            ranker=m.RRFRanker(RRF_K),
+            limit=k,
+            output_fields=OUTPUT_FIELDS,
+        )
+        return [_hit(item) for item in result[0]]
+
+
+def under_prefixes(path: str, prefixes: Sequence[str]) -> bool:
+    clean = [p.strip().removeprefix("./") for p in prefixes if p.strip() not in ("", ".", "./")]
+    return not clean or any(path.startswith(p) for p in clean)
+
+
+def prefix_filter(prefixes: Sequence[str]) -> str:
+    """A Milvus filter matching paths under any of the prefixes ("" when none)."""
+    clean = [p.strip().removeprefix("./") for p in prefixes if p.strip() not in ("", ".", "./")]
+    parts = [f'path like "{_escape(p)}%"' for p in clean]
+    return " or ".join(parts)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _row_data(row: ChunkRow, vector: np.ndarray) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "path": row.path,
+        "hash": row.hash,
+        "start_line": NO_NUMBER if row.start_line is None else row.start_line,
+        "end_line": NO_NUMBER if row.end_line is None else row.end_line,
+        "page": NO_NUMBER if row.page is None else row.page,
+        "heading": row.heading[:2000],
+        "text": row.text,
+        "dense": np.asarray(vector, dtype=np.float32).tolist(),
+    }
+
+
+def _number(value: Any) -> int | None:
+    return None if value is None or int(value) == NO_NUMBER else int(value)
+
+
+def _hit(item: Any) -> Hit:
+    entity = item["entity"]
+    return Hit(
+        path=entity["path"],
+        start_line=_number(entity.get("start_line")),
+        end_line=_number(entity.get("end_line")),
+        page=_number(entity.get("page")),
+        heading=entity.get("heading", ""),
+        score=float(item["distance"]),
+        text=entity.get("text", ""),
+    )

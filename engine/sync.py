@@ -1,0 +1,295 @@
+"""Sync: make the index equal to the folder, embedding only text it has never seen.
+
+    scan -> plan (stat first, hash only the doubtful) -> load + chunk
+         -> embed cache misses -> write rows (engine/apply.py)
+
+A file is changed when size or mtime differ from the catalog, or when its mtime is so
+close to its last indexing that a same-size save could hide behind it (git's "racy
+timestamp" rule); then its bytes are hashed, and the same hash means touched, not changed.
+A new file whose hash equals a vanished file's is a move: its rows are re-keyed from the
+catalog without the encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.apply import Applier, Prepared
+from engine.catalog import Catalog, FileRow
+from engine.chunk import chunk_document, embedding_text
+from engine.embed import Embedder
+from engine.events import Event, FileFailed, FileSkipped, SyncProgress
+from engine.load import LoadFailed, LoadSkipped, load
+from engine.scan import Scanner
+from engine.store import VectorStore
+from engine.types import Chunk, ScannedFile, ScanResult
+
+log = logging.getLogger(__name__)
+
+RACY_WINDOW_NS = 2_000_000_000
+EMBED_BATCH = 64
+
+
+class Cancelled(Exception):
+    """The sync stopped between two steps at the caller's request; nothing is half-written."""
+
+
+@dataclass
+class SyncReport:
+    files_scanned: int = 0
+    files_added: int = 0
+    files_changed: int = 0
+    files_deleted: int = 0
+    files_moved: int = 0
+    files_failed: int = 0
+    files_ignored: int = 0
+    chunks_total: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, float | int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Plan:
+    to_load: list[tuple[ScannedFile, str, bool]] = field(default_factory=list)
+    touched: list[tuple[ScannedFile, str]] = field(default_factory=list)
+    moved: list[tuple[str, ScannedFile, str]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Syncer:
+    def __init__(
+        self,
+        root: Path,
+        scanner: Scanner,
+        catalog: Catalog,
+        store: VectorStore,
+        embedder: Callable[[], Embedder],
+        chunk_size: int,
+        chunk_overlap: int,
+    ) -> None:
+        self.root = root
+        self.scanner = scanner
+        self.catalog = catalog
+        self.store = store
+        self._embedder = embedder
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+
+    def run(
+        self,
+        paths: Iterable[str] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncReport:
+        """Sync the whole folder, or only `paths` (relative: files or directories)."""
+        started = time.monotonic()
+        emit = on_event or (lambda event: None)
+        cancel = cancel or threading.Event()
+        report = SyncReport()
+        scan, scope = self._scan(paths)
+        report.files_scanned = len(scan.files)
+        plan = self._plan(scan, scope)
+        prepared = self._prepare(plan, emit, cancel)
+        model = self._embedder().model_id if prepared or plan.moved else ""
+        embedded = self._embed_missing(model, prepared, emit, cancel, report)
+        applier = Applier(self.catalog, self.store, model, self._vectors_for)
+        applier.apply(plan, prepared, embedded, emit, cancel, report)
+        self._record_skipped(scan, scope, plan, emit)
+        report.files_failed = len(plan.failed)
+        report.files_ignored = len(scan.skipped) + len(plan.skipped)
+        report.chunks_total = self.catalog.counts()[1]
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    # scan and plan ------------------------------------------------------------------------
+    def _scan(self, paths: Iterable[str] | None) -> tuple[ScanResult, set[str] | None]:
+        if paths is None:
+            return self.scanner.scan(), None
+        scope = {p.strip("/") for p in paths if p.strip("/")}
+        known = self.catalog.files()
+        directories = {p for p in scope if (self.root / p).is_dir() or _has_below(known, p)}
+        result = ScanResult()
+        if directories:
+            full = self.scanner.scan()
+            result.files = [f for f in full.files if _under(f.path, directories)]
+            result.skipped = [s for s in full.skipped if _under(s.path.rstrip("/"), directories)]
+            scope |= {f.path for f in result.files} | {p for p in known if _under(p, directories)}
+        for path in sorted(scope - directories):
+            found = self.scanner.check(path)
+            if isinstance(found, ScannedFile):
+                result.files.append(found)
+            elif found is not None:
+                result.skipped.append(found)
+        return result, scope
+
+    def _plan(self, scan: ScanResult, scope: set[str] | None) -> Plan:
+        plan = Plan()
+        known = self.catalog.files()
+        retry = {path for path, _, failed in self.catalog.skipped() if failed}
+        present = {f.path for f in scan.files}
+        gone = [p for p in known if p not in present and (scope is None or p in scope)]
+        new_files: list[ScannedFile] = []
+        for scanned in scan.files:
+            row = known.get(scanned.path)
+            if row is None:
+                new_files.append(scanned)
+            elif scanned.path in retry or _looks_changed(row, scanned):
+                self._plan_doubtful(plan, scanned, row)
+        self._plan_new(plan, new_files, gone, known)
+        moved_from = {old for old, _, _ in plan.moved}
+        plan.deleted = [p for p in gone if p not in moved_from]
+        return plan
+
+    def _plan_doubtful(self, plan: Plan, scanned: ScannedFile, row: FileRow) -> None:
+        content_hash = self._hash(scanned.path, plan)
+        if content_hash is None:
+            return
+        if content_hash == row.content_hash and scanned.kind == row.kind:
+            plan.touched.append((scanned, content_hash))
+        else:
+            plan.to_load.append((scanned, content_hash, False))
+
+    def _plan_new(
+        self, plan: Plan, new_files: list[ScannedFile], gone: list[str], known: dict[str, FileRow]
+    ) -> None:
+        by_hash: dict[str, list[str]] = {}
+        for path in gone:
+            by_hash.setdefault(known[path].content_hash, []).append(path)
+        for scanned in new_files:
+            content_hash = self._hash(scanned.path, plan)
+            if content_hash is None:
+                continue
+            sources = by_hash.get(content_hash)
+            if sources and known[sources[-1]].kind == scanned.kind:
+                plan.moved.append((sources.pop(), scanned, content_hash))
+            else:
+                plan.to_load.append((scanned, content_hash, True))
+
+    def _hash(self, path: str, plan: Plan) -> str | None:
+        try:
+            return file_hash(self.root / path)
+        except FileNotFoundError:
+            return None  # vanished since the scan: the next event or sync sees it gone
+        except OSError as error:
+            plan.failed.append((path, _os_reason(error)))
+            return None
+
+    # load, chunk, embed -------------------------------------------------------------------
+    def _prepare(
+        self, plan: Plan, emit: Callable[[Event], None], cancel: threading.Event
+    ) -> list[Prepared]:
+        prepared: list[Prepared] = []
+        for done, (scanned, content_hash, added) in enumerate(plan.to_load, 1):
+            if cancel.is_set():
+                raise Cancelled("sync cancelled")
+            try:
+                document = load(self.root, scanned)
+            except LoadSkipped as skip:
+                plan.skipped.append((scanned.path, str(skip)))
+                if not added:  # it was text once; what it is now must leave the index
+                    plan.deleted.append(scanned.path)
+                continue
+            except LoadFailed as failure:
+                if not (self.root / scanned.path).exists():
+                    plan.deleted.extend([] if added else [scanned.path])
+                else:  # keep what the index had: a passing error must not lose it
+                    plan.failed.append((scanned.path, str(failure)))
+                continue
+            chunks = chunk_document(document, self.chunk_size, self.chunk_overlap)
+            prepared.append(Prepared(scanned, content_hash, chunks, added))
+            emit(SyncProgress("load", done, len(plan.to_load)))
+        return prepared
+
+    def _embed_missing(
+        self,
+        model: str,
+        prepared: list[Prepared],
+        emit: Callable[[Event], None],
+        cancel: threading.Event,
+        report: SyncReport,
+    ) -> set[str]:
+        """Embed every chunk text the cache lacks, batch by batch; returns their hashes."""
+        wanted = {c.hash: c for p in prepared for c in p.chunks}
+        if not wanted:
+            return set()
+        cached = self.catalog.cached_hashes(model, list(wanted))
+        missing = [wanted[h] for h in wanted if h not in cached]
+        for start in range(0, len(missing), EMBED_BATCH):
+            if cancel.is_set():
+                raise Cancelled("sync cancelled")
+            batch = missing[start : start + EMBED_BATCH]
+            vectors = self._embedder().embed_documents([embedding_text(c) for c in batch])
+            self.catalog.cache_vectors(model, {c.hash: v for c, v in zip(batch, vectors)})
+            report.chunks_embedded += len(batch)
+            emit(SyncProgress("embed", start + len(batch), len(missing), report.chunks_embedded,
+                              len(missing)))
+        return {c.hash for c in missing}
+
+    def _vectors_for(self, model: str, chunks: list[Chunk]) -> list[np.ndarray]:
+        """Vectors for chunks about to be written: the cache, or the encoder for a stray miss."""
+        found = self.catalog.cached_vectors(model, [c.hash for c in chunks])
+        strays = [c for c in {c.hash: c for c in chunks}.values() if c.hash not in found]
+        if strays:
+            vectors = self._embedder().embed_documents([embedding_text(c) for c in strays])
+            fresh = {c.hash: v for c, v in zip(strays, vectors)}
+            self.catalog.cache_vectors(model, fresh)
+            found.update(fresh)
+        return [found[c.hash] for c in chunks]
+
+    # left out -----------------------------------------------------------------------------
+    def _record_skipped(
+        self, scan: ScanResult, scope: set[str] | None, plan: Plan, emit: Callable[[Event], None]
+    ) -> None:
+        entries = [(s.path, s.reason, s.reason == "permission denied") for s in scan.skipped]
+        entries += [(path, reason, False) for path, reason in plan.skipped]
+        entries += [(path, reason, True) for path, reason in plan.failed]
+        self.catalog.replace_skipped(entries, scope)
+        for path, reason in plan.skipped:
+            emit(FileSkipped(path, reason))
+        for path, reason in plan.failed:
+            log.warning("%s: %s", path, reason)
+            emit(FileFailed(path, reason))
+
+
+def _looks_changed(row: FileRow, scanned: ScannedFile) -> bool:
+    if row.size != scanned.size or row.mtime_ns != scanned.mtime_ns:
+        return True
+    return scanned.mtime_ns >= row.indexed_ns - RACY_WINDOW_NS
+
+
+def _under(path: str, directories: set[str]) -> bool:
+    return any(path == d or path.startswith(d + "/") for d in directories)
+
+
+def _has_below(known: dict[str, FileRow], directory: str) -> bool:
+    prefix = directory + "/"
+    return any(path.startswith(prefix) for path in known)
+
+
+def _os_reason(error: OSError) -> str:
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)

@@ -1,0 +1,201 @@
+"""`docsight index | search | status | indexes | forget`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from tqdm import tqdm
+
+from engine.engine import Engine
+from engine.events import Event, FileFailed, SyncProgress
+from engine.indexes import forget, list_indexes, read_status
+from engine.sync import SyncReport
+from tui.cli import (
+    common_options,
+    config_path_from,
+    data_dir_from,
+    folder_from,
+    print_json,
+    settings_from,
+)
+
+
+def register(subparsers: Any) -> None:
+    common = common_options()
+    index = subparsers.add_parser("index", parents=[common], help="sync a folder's index once")
+    index.add_argument("dir")
+    index.add_argument("--rebuild", action="store_true", help="rebuild after a settings change")
+    index.add_argument("--json", action="store_true")
+    index.set_defaults(func=run_index)
+
+    search = subparsers.add_parser("search", parents=[common], help="search a folder's index")
+    search.add_argument("dir")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=None, help="number of hits (retrieval.top_k)")
+    search.add_argument("--path", action="append", default=[], help="limit to a path prefix")
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=run_search)
+
+    status = subparsers.add_parser("status", parents=[common], help="show a folder's index")
+    status.add_argument("dir")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=run_status)
+
+    listing = subparsers.add_parser("indexes", parents=[common], help="list every index")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=run_indexes)
+
+    drop = subparsers.add_parser("forget", parents=[common], help="delete a folder's index")
+    drop.add_argument("dir")
+    drop.add_argument("--json", action="store_true")
+    drop.set_defaults(func=run_forget)
+
+
+def open_engine(args: argparse.Namespace, *, rebuild: bool = False) -> Engine:
+    return Engine(
+        folder_from(args),
+        settings_from(args),
+        data_dir_from(args),
+        rebuild=rebuild,
+        config_path=config_path_from(args),
+    )
+
+
+class ProgressBar:
+    """Sync events -> a tqdm bar on stderr (files while loading, chunks while embedding)."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm[Any] | None = None
+        self._phase = ""
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, FileFailed):
+            tqdm.write(f"! {event.path}: {event.reason}", file=sys.stderr)
+        if not isinstance(event, SyncProgress) or event.phase == "write":
+            return
+        if event.phase != self._phase:
+            self.close()
+            unit = "chunk" if event.phase == "embed" else "file"
+            label = "embedding" if event.phase == "embed" else "reading"
+            self._bar = tqdm(total=event.total, unit=unit, desc=label, file=sys.stderr, leave=False)
+            self._phase = event.phase
+        if self._bar is not None:
+            self._bar.update(event.done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def sync_with_progress(engine: Engine) -> SyncReport:
+    bar = ProgressBar()
+    try:
+        return engine.sync(on_event=bar)
+    finally:
+        bar.close()
+
+
+def run_index(args: argparse.Namespace) -> int:
+    with open_engine(args, rebuild=args.rebuild) as engine:
+        report = sync_with_progress(engine)
+    if args.json:
+        print_json(report.as_json())
+    else:
+        print(summary_line(report))
+    return 0
+
+
+def summary_line(report: SyncReport) -> str:
+    parts = [
+        f"{report.files_scanned} files",
+        f"{report.files_added} added",
+        f"{report.files_changed} changed",
+        f"{report.files_moved} moved",
+        f"{report.files_deleted} deleted",
+    ]
+    if report.files_failed:
+        parts.append(f"{report.files_failed} failed (docsight status shows why)")
+    chunks = (
+        f"{report.chunks_total} chunks in the index, {report.chunks_embedded} embedded, "
+        f"{report.chunks_reused} reused"
+    )
+    return f"{', '.join(parts)}; {chunks}; {report.seconds:.1f} s"
+
+
+def run_search(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    with open_engine(args) as engine:
+        if not engine.status()["indexed"]:
+            sync_with_progress(engine)
+        hits = engine.search(args.query, args.k, args.path)
+    if args.json:
+        print_json({"hits": [h.as_json() for h in hits], "seconds": _since(started)})
+        return 0
+    for n, hit in enumerate(hits, 1):
+        where = f"p.{hit.page}" if hit.page else f"{hit.start_line}-{hit.end_line}"
+        heading = f"  ({hit.heading})" if hit.heading else ""
+        print(f"[{n}] {hit.path}:{where}{heading}  score {hit.score:.3f}")
+        for line in hit.text.strip().splitlines()[:4]:
+            print(f"    {line}")
+    if not hits:
+        print("no hits")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    status = read_status(folder_from(args), settings_from(args), data_dir_from(args))
+    if args.json:
+        print_json(status)
+        return 0
+    if not status["indexed"]:
+        print(f"{args.dir}: not indexed yet (docsight index {args.dir})")
+        return 0
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status["last_sync"]))
+    owner = f", open in docsight pid {status['owner_pid']}" if status["owner_pid"] else ""
+    print(f"{status['files']} files, {status['chunks']} chunks, last sync {when}{owner}")
+    print(f"embedding model {status['embedding_model']}, store {status['store_uri']}")
+    print(f"{status['ignored']} files ignored, {len(status['failed'])} failed")
+    for failure in status["failed"]:
+        print(f"  ! {failure['path']}: {failure['error']}")
+    return 0
+
+
+def run_indexes(args: argparse.Namespace) -> int:
+    found = list_indexes(data_dir_from(args))
+    if args.json:
+        print_json({"indexes": found})
+        return 0
+    for entry in found:
+        when = (
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["last_sync"]))
+            if entry["last_sync"]
+            else "never synced"
+        )
+        size = entry["bytes"] / 1_000_000
+        print(
+            f"{entry['folder']}  {entry['files']} files  {entry['chunks']} chunks  "
+            f"{size:.1f} MB  {when}"
+        )
+    if not found:
+        print("no indexes yet")
+    return 0
+
+
+def run_forget(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    folder = Path(args.dir).expanduser().resolve()
+    removed = forget(folder, data_dir_from(args))
+    if args.json:
+        print_json({"forgotten": removed, "folder": str(folder)})
+    else:
+        print(f"forgot the index of {folder}" if removed else f"{folder} had no index")
+    return 0
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
