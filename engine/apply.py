@@ -80,15 +80,19 @@ class Applier:
         self._touch(plan.touched)
         group = Group()
         steps = len(prepared) + len(plan.moved) + len(plan.deleted)
-        done = 0
-        for item in [*prepared, *plan.moved, *plan.deleted]:
+        steps_list: list[Prepared | tuple[str, ScannedFile, str] | str] = [
+            *prepared,
+            *plan.moved,
+            *plan.deleted,
+        ]
+        for done, item in enumerate(steps_list, 1):
             if isinstance(item, Prepared):
                 self._add_file(group, item, embedded, report)
             elif isinstance(item, tuple):
-                self._add_move(group, *item, report)
+                old_path, scanned, content_hash = item
+                self._add_move(group, old_path, scanned, content_hash, report)
             else:
                 self._add_delete(group, item, report)
-            done += 1
             if len(group.insert) + len(group.drop) >= GROUP_ROWS or done == steps:
                 self._write(group, emit)
                 emit(SyncProgress("write", done, steps))
@@ -106,9 +110,13 @@ class Applier:
         known = self.catalog.files()
         with self.catalog.transaction() as db:
             for scanned, content_hash in touched:
-                Catalog.put_file(db, self._file_row(scanned, content_hash, known[scanned.path].kind))
+                Catalog.put_file(
+                    db, self._file_row(scanned, content_hash, known[scanned.path].kind)
+                )
 
-    def _file_row(self, scanned: ScannedFile, content_hash: str, kind: str | None = None) -> FileRow:
+    def _file_row(
+        self, scanned: ScannedFile, content_hash: str, kind: str | None = None
+    ) -> FileRow:
         return FileRow(
             scanned.path,
             scanned.size,
@@ -144,12 +152,15 @@ class Applier:
             report.files_added += 1
         else:
             report.files_changed += 1
-        group.events.append(
-            FileIndexed(item.scanned.path, len(item.chunks), fresh, item.added)
-        )
+        group.events.append(FileIndexed(item.scanned.path, len(item.chunks), fresh, item.added))
 
     def _add_move(
-        self, group: Group, old_path: str, scanned: ScannedFile, content_hash: str, report: SyncReport
+        self,
+        group: Group,
+        old_path: str,
+        scanned: ScannedFile,
+        content_hash: str,
+        report: SyncReport,
     ) -> None:
         old_rows = self.catalog.chunks_of(old_path)
         for row in old_rows:
@@ -171,7 +182,7 @@ class Applier:
     def _write(self, group: Group, emit: Callable[[Event], None]) -> None:
         new_ids = [row.id for row in group.insert]
         if group.insert:
-            vectors = self._vectors_for(self.model, [_row_chunk(r) for r in group.insert])
+            vectors = self._vectors_for(self.model, [r.as_chunk() for r in group.insert])
             self.catalog.add_orphans(new_ids)
             self.store.insert(group.insert, vectors)
         with self.catalog.transaction() as db:
@@ -200,10 +211,13 @@ def _place_of(chunk: Chunk) -> tuple[object, ...]:
 
 def _chunk_row(row_id: int, path: str, ordinal: int, chunk: Chunk) -> ChunkRow:
     return ChunkRow(
-        row_id, path, ordinal, chunk.hash, chunk.start_line, chunk.end_line, chunk.page,
-        chunk.heading, chunk.text,
+        row_id,
+        path,
+        ordinal,
+        chunk.hash,
+        chunk.start_line,
+        chunk.end_line,
+        chunk.page,
+        chunk.heading,
+        chunk.text,
     )
-
-
-def _row_chunk(row: ChunkRow) -> Chunk:
-    return Chunk(row.text, row.start_line, row.end_line, row.page, row.heading, row.hash)

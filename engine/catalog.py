@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.types import Chunk
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -58,15 +60,8 @@ class ChunkRow:
     heading: str
     text: str
 
-    def same_place(self, other: ChunkRow) -> bool:
-        """Same text at the same lines: the Milvus row can stay as it is."""
-        return (self.hash, self.start_line, self.end_line, self.page, self.heading) == (
-            other.hash,
-            other.start_line,
-            other.end_line,
-            other.page,
-            other.heading,
-        )
+    def as_chunk(self) -> Chunk:
+        return Chunk(self.text, self.start_line, self.end_line, self.page, self.heading, self.hash)
 
 
 class Catalog:
@@ -159,7 +154,9 @@ class Catalog:
         db.execute("DELETE FROM files WHERE path = ?", (path,))
 
     # skipped and failed ------------------------------------------------------------------
-    def replace_skipped(self, entries: Iterable[tuple[str, str, bool]], paths: set[str] | None) -> None:
+    def replace_skipped(
+        self, entries: Iterable[tuple[str, str, bool]], paths: set[str] | None
+    ) -> None:
         """Record files left out. With `paths`, only those entries are replaced."""
         with self._db:
             if paths is None:

@@ -150,7 +150,9 @@ def make_embedder(settings: EmbeddingSettings) -> Embedder:
         return SentenceTransformerEmbedder(model_id, load_from, device, settings.batch_size)
     except Exception as error:
         if settings.model not in ("auto", ""):
-            raise DocsightError(f"cannot load embedding model {settings.model!r}: {error}") from None
+            raise DocsightError(
+                f"cannot load embedding model {settings.model!r}: {error}"
+            ) from None
         log.warning("cannot load %s (%s); using the bundled %s", model_id, error, BUNDLED_MODEL_ID)
         return SentenceTransformerEmbedder(
             BUNDLED_MODEL_ID, str(bundled_model_path()), "cpu", settings.batch_size

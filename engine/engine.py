@@ -54,7 +54,9 @@ class Engine:
             self.catalog = Catalog(self.index_dir / "catalog.sqlite")
             self.catalog.set_meta({"folder": str(self.folder)})
             self.store = VectorStore(
-                settings.store, self.index_dir / "milvus.db", indexes.collection_name(self.folder),
+                settings.store,
+                self.index_dir / "milvus.db",
+                indexes.collection_name(self.folder),
                 str(self.folder),
             )
             self._check_fingerprint(rebuild)
@@ -87,7 +89,9 @@ class Engine:
 
     def fingerprint(self) -> dict[str, str]:
         s = self.settings.index
-        model = self._embedder.model_id if self._embedder else resolve_model(self.settings.embedding)[0]
+        model = (
+            self._embedder.model_id if self._embedder else resolve_model(self.settings.embedding)[0]
+        )
         return {
             "embedding_model": model,
             "chunker": f"{CHUNKER_VERSION}/{s.chunk_size}/{s.chunk_overlap}",
@@ -156,8 +160,13 @@ class Engine:
             if not self.store.exists():
                 self.store.ensure_collection(self.embedder.dim, self.settings.index.bm25_analyzer)
             syncer = Syncer(
-                self.folder, self.scanner, self.catalog, self.store, lambda: self.embedder,
-                self.settings.index.chunk_size, self.settings.index.chunk_overlap,
+                self.folder,
+                self.scanner,
+                self.catalog,
+                self.store,
+                lambda: self.embedder,
+                self.settings.index.chunk_size,
+                self.settings.index.chunk_overlap,
             )
             report = syncer.run(paths, emit, cancel)
             self.catalog.set_meta({"last_sync": str(time.time())})

@@ -133,12 +133,16 @@ class VectorStore:
         return int(result[0]["count(*)"])
 
     def all_ids(self) -> set[int]:
-        found: set[int] = set()
+        return {int(row["id"]) for row in self.rows(["id"])}
+
+    def rows(self, fields: Sequence[str]) -> list[dict[str, Any]]:
+        """Every row's `fields` (repair and tests compare the store with the catalog)."""
+        found: list[dict[str, Any]] = []
         iterator = self._client.query_iterator(
-            self.collection, batch_size=4000, filter="id >= 0", output_fields=["id"]
+            self.collection, batch_size=4000, filter="id >= 0", output_fields=list(fields)
         )
         while batch := iterator.next():
-            found.update(int(row["id"]) for row in batch)
+            found.extend(dict(row) for row in batch)
         iterator.close()
         return found
 

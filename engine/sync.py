@@ -242,10 +242,14 @@ class Syncer:
                 raise Cancelled("sync cancelled")
             batch = missing[start : start + EMBED_BATCH]
             vectors = self._embedder().embed_documents([embedding_text(c) for c in batch])
-            self.catalog.cache_vectors(model, {c.hash: v for c, v in zip(batch, vectors)})
+            fresh = {c.hash: v for c, v in zip(batch, vectors, strict=True)}
+            self.catalog.cache_vectors(model, fresh)
             report.chunks_embedded += len(batch)
-            emit(SyncProgress("embed", start + len(batch), len(missing), report.chunks_embedded,
-                              len(missing)))
+            emit(
+                SyncProgress(
+                    "embed", start + len(batch), len(missing), report.chunks_embedded, len(missing)
+                )
+            )
         return {c.hash for c in missing}
 
     def _vectors_for(self, model: str, chunks: list[Chunk]) -> list[np.ndarray]:
@@ -254,7 +258,7 @@ class Syncer:
         strays = [c for c in {c.hash: c for c in chunks}.values() if c.hash not in found]
         if strays:
             vectors = self._embedder().embed_documents([embedding_text(c) for c in strays])
-            fresh = {c.hash: v for c, v in zip(strays, vectors)}
+            fresh = {c.hash: v for c, v in zip(strays, vectors, strict=True)}
             self.catalog.cache_vectors(model, fresh)
             found.update(fresh)
         return [found[c.hash] for c in chunks]

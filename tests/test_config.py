@@ -25,7 +25,9 @@ def test_defaults_match_the_seed() -> None:
 
 def test_file_then_env_then_flags(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[retrieval]\ntop_k = 7\n[llm]\nbase_url = "http://a"\n[llm.vllm]\nseed = 1\n')
+    config.write_text(
+        '[retrieval]\ntop_k = 7\n[llm]\nbase_url = "http://a"\n[llm.vllm]\nseed = 1\n'
+    )
     env = {"DOCSIGHT_LLM__BASE_URL": "http://b", "DOCSIGHT_LLM__VLLM__MAX_MODEL_LEN": "4096"}
     settings = load_settings(config, env=env, overrides={"retrieval.top_k": 9})
     assert settings.retrieval.top_k == 9

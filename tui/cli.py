@@ -147,12 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _default_to_app(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     """`docsight DIR` opens the TUI: insert the app subcommand when no subcommand is named."""
-    names = set()
+    names: set[str] = {"-h", "--help"}
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             names.update(action.choices)
-    first = next((a for a in argv if not a.startswith("-")), None)
-    if first is not None and first not in names and "app" in names:
+    if argv and argv[0] not in names and "app" in names:
         return ["app", *argv]
     return argv
 
