@@ -7,6 +7,7 @@ OpenAI-compatible `/v1/embeddings` server (vLLM serving an embedding model elsew
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import logging
 import os
@@ -79,16 +80,25 @@ def _device(settings: EmbeddingSettings) -> str:
     return settings.device
 
 
+@functools.lru_cache(maxsize=2)
+def _load_sentence_transformer(load_from: str, device: str) -> Any:
+    """One copy of a model per process, however many indexes it opens."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(load_from, device=device)
+
+
 class SentenceTransformerEmbedder:
     """A local sentence-transformers model."""
 
     def __init__(self, model_id: str, load_from: str, device: str, batch_size: int) -> None:
-        from sentence_transformers import SentenceTransformer
-
         self.model_id = model_id
         self.batch_size = batch_size
-        self._model = SentenceTransformer(load_from, device=device)
-        dim = self._model.get_sentence_embedding_dimension()
+        self._model = _load_sentence_transformer(load_from, device)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        dim = dimension()
         self.dim = int(dim) if dim else len(self._encode(["x"])[0])
         name = model_id.rsplit("/", 1)[-1]
         self._query_prefix = QUERY_INSTRUCTIONS.get(name, "")

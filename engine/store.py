@@ -36,6 +36,8 @@ def _milvus() -> Any:
         import milvus_lite  # noqa: F401
     import pymilvus
 
+    # pymilvus logs a warning per query iterator on Milvus Lite (no server timestamp).
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)
     return pymilvus
 
 

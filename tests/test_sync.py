@@ -80,7 +80,8 @@ def test_first_index_counts_and_search(
         assert report.chunks_embedded == report.chunks_total
         hits = engine.search("how often do I rotate the signing key?", k=3)
         assert hits[0].path == "guide/keys.md"
-        assert hits[0].start_line == 1 and hits[0].end_line is not None
+        assert hits[0].start_line is not None and hits[0].end_line is not None
+        assert 1 <= hits[0].start_line <= 5 <= hits[0].end_line
 
 
 def test_second_sync_with_nothing_changed_does_nothing(

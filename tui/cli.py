@@ -95,6 +95,9 @@ class UsageError(DocsightError):
 def setup_logging(data_dir: Path, verbosity: int) -> Path:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
+    for old in [h for h in root.handlers if getattr(h, "docsight", False)]:
+        root.removeHandler(old)  # main() may run more than once in a process (tests)
+        old.close()
     log_path = data_dir / "docsight.log"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -105,12 +108,14 @@ def setup_logging(data_dir: Path, verbosity: int) -> Path:
             logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
         )
         handler.setLevel(logging.DEBUG)
+        handler.docsight = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     except OSError:
         pass  # a read-only data dir must not stop a search; the screen still gets errors
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else 100)
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    stderr.docsight = True  # type: ignore[attr-defined]
     root.addHandler(stderr)
     for noisy in ("httpx", "httpcore", "urllib3", "sentence_transformers", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
