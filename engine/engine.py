@@ -185,3 +185,24 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
+
+
+def forget_index(folder: Path, settings: Settings, data_dir: Path) -> bool:
+    """Delete a folder's index (and its collection on a Milvus server); False if none."""
+    folder = folder.resolve()
+    index_dir = indexes.index_dir_for(folder, data_dir)
+    if settings.store.uri and index_dir.exists():
+        lock = IndexLock(index_dir, folder)
+        lock.acquire()
+        try:
+            store = VectorStore(
+                settings.store,
+                index_dir / "milvus.db",
+                indexes.collection_name(folder),
+                str(folder),
+            )
+            store.drop()
+            store.close()
+        finally:
+            lock.release()
+    return indexes.forget(folder, data_dir)

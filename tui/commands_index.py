@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from engine.engine import Engine
+from engine.engine import Engine, forget_index
 from engine.events import Event, FileFailed, SyncProgress
-from engine.indexes import forget, list_indexes, read_status
+from engine.indexes import list_indexes, read_status
 from engine.sync import SyncReport
 from tui.cli import (
     common_options,
@@ -186,10 +187,8 @@ def run_indexes(args: argparse.Namespace) -> int:
 
 
 def run_forget(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     folder = Path(args.dir).expanduser().resolve()
-    removed = forget(folder, data_dir_from(args))
+    removed = forget_index(folder, settings_from(args), data_dir_from(args))
     if args.json:
         print_json({"forgotten": removed, "folder": str(folder)})
     else:
