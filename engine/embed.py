@@ -95,8 +95,9 @@ class SentenceTransformerEmbedder:
         self.model_id = model_id
         self.batch_size = batch_size
         self._model = _load_sentence_transformer(load_from, device)
-        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = dimension()
+        model = self._model
+        dimension = getattr(model, "get_embedding_dimension", None)
+        dim = dimension() if dimension else model.get_sentence_embedding_dimension()
         self.dim = int(dim) if dim else len(self._encode(["x"])[0])
         name = model_id.rsplit("/", 1)[-1]
         self._query_prefix = QUERY_INSTRUCTIONS.get(name, "")
