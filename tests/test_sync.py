@@ -148,9 +148,10 @@ def test_copy_reuses_cached_vectors(
 
 
 def test_delete_removes_rows(engine: Engine, folder: Path) -> None:
+    rows = sum(1 for row in snapshot(engine) if row[0] == "todo.txt")
     (folder / "todo.txt").unlink()
     report = engine.sync()
-    assert report.files_deleted == 1 and report.chunks_deleted == 2
+    assert report.files_deleted == 1 and report.chunks_deleted == rows >= 1
     assert all(row[0] != "todo.txt" for row in snapshot(engine))
 
 

@@ -1,0 +1,149 @@
+"""Load: the bytes of one file -> lines of text, each knowing where it came from on disk.
+
+Every format's headings come out markdown style ("## Install"), so the chunker finds
+structure the same way in markdown, reStructuredText and HTML. HTML text keeps the line of
+the HTML file it came from, so a citation opens the editor on it; PDF text keeps its page.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+from engine.html_text import html_lines
+from engine.types import LoadedDocument, ScannedFile, SourceLine
+
+SNIFF_BYTES = 8192
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+class LoadSkipped(Exception):
+    """Content that does not belong in the index (binary); str() is the reason."""
+
+
+class LoadFailed(Exception):
+    """The file could not be read; str() is a one-line reason."""
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise LoadFailed("file vanished") from None
+    except PermissionError:
+        raise LoadFailed("permission denied") from None
+    except IsADirectoryError:
+        raise LoadFailed("is a directory") from None
+    except OSError as error:
+        raise LoadFailed(error.strerror or str(error)) from None
+
+
+def decode(data: bytes) -> str:
+    """Bytes -> text: a BOM, else UTF-8, else detection. Binary raises LoadSkipped."""
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    if b"\x00" in data[:SNIFF_BYTES]:
+        raise LoadSkipped("binary content")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise LoadSkipped("binary content (no text encoding fits)")
+    return str(best)
+
+
+def read_text(path: Path) -> str:
+    """A text file's content, decoded as the indexer decodes it (the TUI viewer uses this)."""
+    return normalise_newlines(decode(read_bytes(path)))
+
+
+def normalise_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def load(root: Path, file: ScannedFile) -> LoadedDocument:
+    path = root / file.path
+    if file.kind == "pdf":
+        return LoadedDocument(file.path, file.kind, _pdf_lines(path))
+    text = read_text(path)
+    if file.kind == "html":
+        lines = html_lines(text)
+    elif file.kind == "rst":
+        lines = rst_lines(text)
+    else:
+        lines = [SourceLine(t, n) for n, t in enumerate(text.split("\n"), 1)]
+    return LoadedDocument(file.path, file.kind, lines)
+
+
+def _pdf_lines(path: Path) -> list[SourceLine]:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    data = read_bytes(path)
+    try:
+        import io
+
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise LoadFailed("cannot read PDF: it is encrypted")
+        lines: list[SourceLine] = []
+        for number, page in enumerate(reader.pages, 1):
+            text = normalise_newlines(page.extract_text() or "")
+            lines.extend(SourceLine(t, None, number) for t in text.split("\n"))
+            lines.append(SourceLine("", None, number))
+        return lines
+    except (PyPdfError, ValueError, KeyError, TypeError) as error:
+        raise LoadFailed(f"cannot read PDF: {error}") from None
+
+
+RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:._])\1{2,}\s*$")
+
+
+def rst_lines(text: str) -> list[SourceLine]:
+    """reStructuredText with its section titles rewritten as markdown headings."""
+    raw = text.split("\n")
+    styles: list[tuple[str, bool]] = []
+    out: list[SourceLine] = []
+    skip = 0
+    for index, line in enumerate(raw):
+        if skip:
+            skip -= 1
+            continue
+        title = _rst_title(raw, index)
+        if title is None:
+            out.append(SourceLine(line, index + 1))
+            continue
+        style, overlined, consumed = title
+        if (style, overlined) not in styles:
+            styles.append((style, overlined))
+        level = styles.index((style, overlined)) + 1
+        text_index = index + 1 if overlined else index
+        out.append(SourceLine("#" * min(level, 6) + " " + raw[text_index].strip(), text_index + 1))
+        skip = consumed - 1
+    return out
+
+
+def _rst_title(raw: list[str], index: int) -> tuple[str, bool, int] | None:
+    """(adornment char, overlined, lines consumed) when a section title starts here."""
+    line = raw[index]
+    following = raw[index + 1] if index + 1 < len(raw) else ""
+    if RST_ADORNMENT.match(line) and index + 2 < len(raw):
+        title, under = raw[index + 1], raw[index + 2]
+        if title.strip() and under.strip() == line.strip():
+            return line.strip()[0], True, 3
+    if line.strip() and not line.startswith(" ") and RST_ADORNMENT.match(following):
+        if len(following.rstrip()) >= len(line.rstrip()) and not RST_ADORNMENT.match(line):
+            return following.strip()[0], False, 2
+    return None
