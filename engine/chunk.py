@@ -1,49 +1,71 @@
-"""Chunk: lines of one file -> pieces of about `size` characters, split at structure first.
+"""Chunk: lines of one file -> pieces of at most `size` characters, split at structure first.
 
-Blocks come first (headings, paragraphs between blank lines, fenced code, PDF pages); a
-heading always starts a chunk; blocks of one section are packed up to `size`. Chunk
-boundaries are content-defined: besides the size limit, a chunk also ends after a block
-whose own hash picks it as an anchor, so after an edit the packing falls back into step
-within a block or two and the rest of the file keeps its chunks (and their vectors).
-A block longer than `size` is cut by LangChain's RecursiveCharacterTextSplitter with
-`overlap`. Line numbers are not part of a chunk's hash: moved text keeps its vector.
+1. Blocks: headings, paragraphs between blank lines, fenced code (kept whole), and page
+   changes (PDF) as hard breaks. Every non-blank line lands in exactly one block.
+2. Units: a heading joins the block after it (and a title directly followed by a subheading
+   joins that subsection), so a cited chunk shows its heading and no chunk is a bare title.
+3. Packing, per section. A heading, a page change and a unit longer than `size` (cut by
+   LangChain's RecursiveCharacterTextSplitter with `overlap`) are hard breaks. Between them
+   boundaries are content-defined: a unit whose opening words hash below len/TARGET starts
+   a new segment, whatever came before it, so an edit that grows or shrinks a paragraph
+   only repacks its own segment and the rest of the file keeps its chunks (and vectors).
+   Segments shorter than MIN_SEGMENT merge forward; a segment longer than `size` is cut
+   into evenly filled chunks.
+
+`size` bounds the normalised text of a chunk (a run of blank lines counts as one).
+Line numbers are not part of a chunk's hash, so text that only moved keeps its vector.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from engine.types import Chunk, LoadedDocument, SourceLine
 
-CHUNKER_VERSION = "1"
-ANCHOR_EVERY = 3  # about one block in three may end a chunk early
-MIN_FILL = 0.3  # ... but only once the chunk holds this share of `size`
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-FENCE = re.compile(r"^\s*(```|~~~)")
-STRUCTURED_KINDS = {"markdown", "rst", "html", "pdf"}
+if TYPE_CHECKING:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+CHUNKER_VERSION = "2"
+TARGET_SEGMENT = 1.0  # mean segment length between content-defined boundaries, x size
+MIN_SEGMENT = 0.25  # shorter segments merge into the next one, x size
+KEY_CHARS = 64  # opening characters that decide whether a unit starts a segment
+HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+BLANK_RUNS = re.compile(r"\n{3,}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Block:
-    lines: list[SourceLine]
-    heading_level: int = 0
+    start: int  # index of its first line in the document
+    end: int  # one past its last line
+    level: int = 0  # heading level; 0 for text
 
-    @property
-    def text(self) -> str:
-        return "\n".join(line.text.rstrip() for line in self.lines)
+
+@dataclass(frozen=True)
+class Unit:
+    """What packing moves as one: a block, with the heading lines that lead into it."""
+
+    start: int
+    end: int
+    text: str
+    page: int | None
 
 
 @dataclass
 class Section:
     heading: str
-    blocks: list[Block] = field(default_factory=list)
+    units: list[Unit]
 
 
+# public API ---------------------------------------------------------------------------------
 def normalise(text: str) -> str:
     lines = [line.rstrip() for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n")
 
 
 def chunk_hash(heading: str, text: str) -> str:
@@ -57,117 +79,173 @@ def embedding_text(chunk: Chunk) -> str:
 
 
 def chunk_document(doc: LoadedDocument, size: int = 512, overlap: int = 51) -> list[Chunk]:
-    structured = doc.kind in STRUCTURED_KINDS
+    # Code has no headings, and ``` in code is usually inside a string, not a fence.
+    structured = doc.kind != "code"
     chunks: list[Chunk] = []
-    for section in _sections(_blocks(doc.lines, structured)):
-        chunks.extend(_pack(section, size, overlap))
+    for section in _sections(doc.lines, _blocks(doc.lines, structured)):
+        for group in _pack(section.units, size):
+            if len(group) == 1 and len(group[0].text) > size:
+                chunks.extend(_split_unit(doc.lines, section.heading, group[0], size, overlap))
+            else:
+                chunks.append(_chunk(doc.lines, section.heading, group[0].start, group[-1].end))
     return chunks
 
 
-# blocks and sections ------------------------------------------------------------------------
+# blocks -------------------------------------------------------------------------------------
 def _blocks(lines: list[SourceLine], structured: bool) -> list[Block]:
     blocks: list[Block] = []
-    current: list[SourceLine] = []
-    fence: str | None = None
-    page: int | None = None
-
-    def close() -> None:
-        if any(line.text.strip() for line in current):
-            blocks.append(Block(list(current)))
-        current.clear()
-
-    for line in lines:
-        if line.page != page:
-            close()
-            page = line.page
-        opener = FENCE.match(line.text)
-        if fence is not None:
-            current.append(line)
-            if opener and opener.group(1) == fence:
-                fence = None
-                close()
-        elif opener:
-            close()
-            fence = opener.group(1)
-            current.append(line)
-        elif structured and (match := HEADING.match(line.text)):
-            close()
-            blocks.append(Block([line], heading_level=len(match.group(1))))
-        elif not line.text.strip():
-            close()
-        else:
-            current.append(line)
-    close()
+    start: int | None = None  # first line of the open paragraph or fence
+    fence = ""  # marker of the open fence; "" outside one
+    for index, line in enumerate(lines):
+        if start is not None and line.page != lines[start].page:  # pages are hard breaks
+            blocks.append(_trimmed(lines, start, index))
+            start, fence = None, ""
+        if fence:
+            if _closes(line.text, fence):
+                blocks.append(Block(start or 0, index + 1))
+                start, fence = None, ""
+            continue
+        opener = FENCE.match(line.text) if structured else None
+        heading = HEADING.match(line.text) if structured else None
+        if start is not None and (opener or heading or not line.text.strip()):
+            blocks.append(Block(start, index))
+            start = None
+        if heading:
+            blocks.append(Block(index, index + 1, len(heading.group(1))))
+        elif line.text.strip() and start is None:
+            start, fence = index, opener.group(1) if opener else ""
+    if start is not None:
+        blocks.append(_trimmed(lines, start, len(lines)))
     return blocks
 
 
-def _sections(blocks: list[Block]) -> list[Section]:
+def _closes(text: str, fence: str) -> bool:
+    stripped = text.strip()
+    return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
+
+
+def _trimmed(lines: list[SourceLine], start: int, end: int) -> Block:
+    """A block cut short (end of file or page inside a fence) ends at its last text line."""
+    while end > start + 1 and not lines[end - 1].text.strip():
+        end -= 1
+    return Block(start, end)
+
+
+# sections and units -------------------------------------------------------------------------
+def _sections(lines: list[SourceLine], blocks: list[Block]) -> list[Section]:
+    sections = [Section("", [])]
     path: list[tuple[int, str]] = []
-    sections = [Section("")]
+    lead: Block | None = None  # heading lines not yet followed by text
     for block in blocks:
-        if block.heading_level:
-            title = HEADING.match(block.lines[0].text)
-            name = title.group(2) if title else block.text
-            path = [(level, text) for level, text in path if level < block.heading_level]
-            path.append((block.heading_level, name))
-            previous = sections[-1]
-            heading_only = len(previous.blocks) == 1 and previous.blocks[0].heading_level
-            # A title directly followed by a subheading joins its first section, so no
-            # chunk holds a bare heading.
-            carried = previous.blocks if heading_only and len(path) > 1 else []
-            if carried:
-                sections.pop()
-            sections.append(Section(" > ".join(text for _, text in path), list(carried)))
-        sections[-1].blocks.append(block)
-    return [section for section in sections if section.blocks]
+        if block.level:
+            carried = lead is not None and block.level > lead.level
+            if lead is not None and not carried:
+                sections[-1].units.append(_unit(lines, lead.start, lead.end))
+            title = HEADING.match(lines[block.start].text)
+            path = [(level, name) for level, name in path if level < block.level]
+            path.append((block.level, title.group(2) if title else ""))
+            sections.append(Section(" > ".join(name for _, name in path), []))
+            # a carried title keeps its own start, so the subsection's chunk shows both
+            lead = Block(lead.start if carried and lead else block.start, block.end, block.level)
+        elif lead is not None and lines[lead.start].page == lines[block.start].page:
+            sections[-1].units.append(_unit(lines, lead.start, block.end))
+            lead = None
+        else:
+            if lead is not None:
+                sections[-1].units.append(_unit(lines, lead.start, lead.end))
+                lead = None
+            sections[-1].units.append(_unit(lines, block.start, block.end))
+    if lead is not None:
+        sections[-1].units.append(_unit(lines, lead.start, lead.end))
+    return [section for section in sections if section.units]
 
 
-# packing ----------------------------------------------------------------------------------
-def _pack(section: Section, size: int, overlap: int) -> list[Chunk]:
-    chunks: list[Chunk] = []
-    current: list[Block] = []
-
-    def flush() -> None:
-        if current:
-            chunks.append(_make_chunk(section.heading, current))
-            current.clear()
-
-    for block in section.blocks:
-        length = len(block.text)
-        if length > size:
-            flush()
-            chunks.extend(_split_block(section.heading, block, size, overlap))
-            continue
-        filled = sum(len(b.text) + 2 for b in current)
-        if current and (filled + length > size or _page(current[-1]) != _page(block)):
-            flush()
-        current.append(block)
-        filled += length + 2
-        if _is_anchor(block) and filled >= size * MIN_FILL:
-            flush()
-    flush()
-    return chunks
+def _unit(lines: list[SourceLine], start: int, end: int) -> Unit:
+    return Unit(start, end, normalise(_raw(lines, start, end)), lines[start].page)
 
 
-def _is_anchor(block: Block) -> bool:
-    if block.heading_level:
-        return False
-    digest = hashlib.blake2b(normalise(block.text).encode("utf-8"), digest_size=4).digest()
-    return int.from_bytes(digest, "big") % ANCHOR_EVERY == 0
+def _raw(lines: list[SourceLine], start: int, end: int) -> str:
+    return "\n".join(line.text.rstrip() for line in lines[start:end])
 
 
-def _page(block: Block) -> int | None:
-    return block.lines[0].page
+# packing ------------------------------------------------------------------------------------
+def _pack(units: list[Unit], size: int) -> list[list[Unit]]:
+    """Groups of units, one chunk each (a lone unit over `size` is cut later)."""
+    groups: list[list[Unit]] = []
+    for run in _runs(units, size):
+        for segment in _segments(run, size):
+            groups.extend(_fill(segment, size))
+    return groups
 
 
-def _make_chunk(heading: str, blocks: list[Block]) -> Chunk:
-    text = normalise("\n\n".join(block.text for block in blocks))
-    lines = [line for block in blocks for line in block.lines]
-    return _chunk(heading, text, lines)
+def _runs(units: list[Unit], size: int) -> list[list[Unit]]:
+    """Stretches between hard breaks: page changes and units too long for one chunk."""
+    runs: list[list[Unit]] = []
+    for unit in units:
+        previous = runs[-1][-1] if runs else None
+        if (
+            previous is None
+            or previous.page != unit.page
+            or size < max(len(unit.text), len(previous.text))
+        ):
+            runs.append([unit])
+        else:
+            runs[-1].append(unit)
+    return runs
 
 
-def _chunk(heading: str, text: str, lines: list[SourceLine]) -> Chunk:
-    numbers = [line.line for line in lines if line.line is not None]
+def _segments(run: list[Unit], size: int) -> list[list[Unit]]:
+    """Cut a run where the content says so; the decision for a unit depends on it alone."""
+    segments: list[list[Unit]] = [[]]
+    length = 0
+    for unit in run:
+        if length >= MIN_SEGMENT * size and _starts_segment(unit, size):
+            segments.append([])
+            length = 0
+        segments[-1].append(unit)
+        length += len(unit.text) + 2
+    return segments
+
+
+def _starts_segment(unit: Unit, size: int) -> bool:
+    # Like byte-level content-defined chunking, each character is a chance to cut, so a
+    # unit's chance grows with its length; its opening words pick it, so an edit further
+    # in (the common case) leaves the decision as it was.
+    opening = " ".join(unit.text[:KEY_CHARS].split())
+    digest = hashlib.blake2b(opening.encode("utf-8"), digest_size=8).digest()
+    draw = int.from_bytes(digest, "big") / 2**64
+    return draw < len(unit.text) / (TARGET_SEGMENT * size)
+
+
+def _fill(segment: list[Unit], size: int) -> list[list[Unit]]:
+    """Cut a segment into chunks of even length, each at most `size`."""
+    total = _length(segment)
+    target = total / -(-total // size)
+    groups: list[list[Unit]] = [[]]
+    filled = 0
+    for unit in segment:
+        grown = filled + len(unit.text) + (2 if groups[-1] else 0)
+        if groups[-1] and (grown > size or grown - target > target - filled):
+            groups.append([])
+            grown = len(unit.text)
+        groups[-1].append(unit)
+        filled = grown
+    return groups
+
+
+def _length(units: list[Unit]) -> int:
+    """Normalised length of the units as one chunk: a blank line between each two."""
+    return sum(len(unit.text) for unit in units) + 2 * max(len(units) - 1, 0)
+
+
+# chunks -------------------------------------------------------------------------------------
+def _chunk(lines: list[SourceLine], heading: str, start: int, end: int) -> Chunk:
+    return _make(heading, _raw(lines, start, end).strip("\n"), lines[start:end])
+
+
+def _make(heading: str, text: str, lines: list[SourceLine]) -> Chunk:
+    # HTML text can come from lines out of order: the range is whatever the text spans.
+    numbers = [line.line for line in lines if line.line is not None and line.text.strip()]
     return Chunk(
         text=text,
         start_line=min(numbers) if numbers else None,
@@ -178,36 +256,29 @@ def _chunk(heading: str, text: str, lines: list[SourceLine]) -> Chunk:
     )
 
 
-def _split_block(heading: str, block: Block, size: int, overlap: int) -> list[Chunk]:
-    """Cut one long block; each piece is located in the block to keep its line range."""
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    splitter = RecursiveCharacterTextSplitter(
-        chunk_size=size, chunk_overlap=min(overlap, size // 2), add_start_index=True
-    )
-    text = block.text
-    line_starts = _line_offsets(text)
-    chunks = []
-    for document in splitter.create_documents([text]):
-        piece = document.page_content
-        start = int(document.metadata.get("start_index", -1))
-        if start < 0:
-            start = max(0, text.find(piece))
-        first = _line_at(line_starts, start)
-        last = _line_at(line_starts, start + max(len(piece) - 1, 0))
-        chunks.append(_chunk(heading, normalise(piece), block.lines[first : last + 1]))
+def _split_unit(
+    lines: list[SourceLine], heading: str, unit: Unit, size: int, overlap: int
+) -> list[Chunk]:
+    """Cut one long unit; each piece is found in the unit's text to keep its line range."""
+    text = _raw(lines, unit.start, unit.end)
+    line_starts = [0] + [match.end() for match in re.finditer("\n", text)]
+    overlap = min(overlap, size // 2)
+    chunks: list[Chunk] = []
+    end = 0
+    for piece in _splitter(size, overlap).split_text(text):
+        # The next piece starts at most `overlap` before the last one ended.
+        start = text.find(piece, max(0, end - overlap))
+        start = start if start >= 0 else max(0, text.find(piece))
+        end = start + len(piece)
+        first = bisect.bisect_right(line_starts, start) - 1
+        last = bisect.bisect_right(line_starts, max(end - 1, start)) - 1
+        chunks.append(_make(heading, piece, lines[unit.start + first : unit.start + last + 1]))
     return chunks
 
 
-def _line_offsets(text: str) -> list[int]:
-    offsets = [0]
-    for index, char in enumerate(text):
-        if char == "\n":
-            offsets.append(index + 1)
-    return offsets
+@lru_cache(maxsize=8)
+def _splitter(size: int, overlap: int) -> RecursiveCharacterTextSplitter:
+    # Imported on first use: LangChain takes a while to import and most files never need it.
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-
-def _line_at(offsets: list[int], position: int) -> int:
-    import bisect
-
-    return max(0, bisect.bisect_right(offsets, position) - 1)
+    return RecursiveCharacterTextSplitter(chunk_size=size, chunk_overlap=overlap)

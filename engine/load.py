@@ -24,6 +24,12 @@ BOMS = (
 )
 
 
+LATIN_CODE_PAGES = {
+    "cp1250", "cp1252", "cp1257", "cp775", "latin_1", "iso8859_2", "iso8859_4",
+    "iso8859_10", "iso8859_13", "iso8859_15", "mac_latin2",
+}  # fmt: skip
+
+
 class LoadSkipped(Exception):
     """Content that does not belong in the index (binary); str() is the reason."""
 
@@ -58,9 +64,15 @@ def decode(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    results = from_bytes(data)
+    best = results.best()
     if best is None:
         raise LoadSkipped("binary content (no text encoding fits)")
+    candidates = [match.encoding for match in results][:3]
+    if best.encoding in LATIN_CODE_PAGES and "cp1252" in candidates:
+        # Short Western text fits several Latin code pages equally; Windows-1252 is by far
+        # the most common of them in people's old notes.
+        return data.decode("cp1252", errors="replace")
     return str(best)
 
 

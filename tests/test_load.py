@@ -1,0 +1,143 @@
+"""Load: text per kind, source lines kept (HTML included), encodings detected, bad files
+turned into one-line reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.load import LoadFailed, LoadSkipped, load, read_text
+from engine.scan import kind_of
+from engine.types import ScannedFile
+
+HTML = """<!doctype html>
+<html>
+<head><title>FAQ</title><script>alert("[bold]")</script><style>p { color: red }</style></head>
+<body>
+<nav><a href="/">Home</a></nav>
+<main>
+  <h1>Docsight FAQ</h1>
+  <p>The index is stored
+     under the data dir &amp; never in the folder.</p>
+  <h2>
+    Rebuilding
+  </h2>
+  <ul><li>Run index --rebuild</li></ul>
+  <pre><code>docsight index ~/notes --rebuild
+echo done</code></pre>
+</main>
+<footer>Copyright</footer>
+</body>
+</html>
+"""
+
+
+def loaded(root: Path, rel: str) -> list[tuple[str, int | None, int | None]]:
+    path = root / rel
+    scanned = ScannedFile(rel, path.stat().st_size, path.stat().st_mtime_ns, kind_of(rel) or "text")
+    return [(line.text, line.line, line.page) for line in load(root, scanned).lines]
+
+
+def test_markdown_lines_are_the_file_lines(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# Title\r\n\r\nBody [bold] text\r\n")
+    assert loaded(tmp_path, "a.md") == [
+        ("# Title", 1, None),
+        ("", 2, None),
+        ("Body [bold] text", 3, None),
+        ("", 4, None),
+    ]
+
+
+def test_html_text_keeps_its_source_lines(tmp_path: Path) -> None:
+    (tmp_path / "faq.html").write_text(HTML)
+    source = HTML.split("\n")
+    lines = [(text, line) for text, line, _ in loaded(tmp_path, "faq.html") if text]
+    texts = [text for text, _ in lines]
+    assert texts == [
+        "# Docsight FAQ",
+        "The index is stored",
+        "under the data dir & never in the folder.",
+        "## Rebuilding",
+        "Run index --rebuild",
+        "docsight index ~/notes --rebuild",
+        "echo done",
+    ]
+    for text, line in lines:
+        assert line is not None
+        word = text.lstrip("# ").split()[0].replace("&", "&amp;")
+        assert word in source[line - 1], (text, line, source[line - 1])
+    assert not any("alert" in t or "Home" in t or "Copyright" in t for t in texts)
+
+
+def test_rst_titles_become_headings(tmp_path: Path) -> None:
+    (tmp_path / "g.rst").write_text(
+        "=====\nGuide\n=====\n\nIntro.\n\nInstall\n-------\n\nSteps.\n\nLinux\n~~~~~\n\nApt.\n"
+    )
+    lines = [(t, n) for t, n, _ in loaded(tmp_path, "g.rst") if t]
+    assert lines == [
+        ("# Guide", 2),
+        ("Intro.", 5),
+        ("## Install", 7),
+        ("Steps.", 10),
+        ("### Linux", 12),
+        ("Apt.", 15),
+    ]
+
+
+def test_non_utf8_text_is_decoded_not_dropped(tmp_path: Path) -> None:
+    (tmp_path / "latin.txt").write_bytes("Café crème, naïve façade.\n".encode("cp1252"))
+    (tmp_path / "wide.txt").write_bytes("Grüße aus Köln\n".encode("utf-16"))
+    assert read_text(tmp_path / "latin.txt").startswith("Café crème")
+    assert read_text(tmp_path / "wide.txt").startswith("Grüße aus Köln")
+
+
+def test_binary_content_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "blob.txt").write_bytes(b"ELF\x00\x01\x02" * 50)
+    with pytest.raises(LoadSkipped, match="binary"):
+        loaded(tmp_path, "blob.txt")
+
+
+def test_vanished_file_fails_with_a_reason(tmp_path: Path) -> None:
+    with pytest.raises(LoadFailed, match="file vanished"):
+        load(tmp_path, ScannedFile("gone.md", 1, 1, "markdown"))
+
+
+def minimal_pdf(pages: list[str]) -> bytes:
+    """A valid PDF with one line of text per page, offsets computed for the xref table."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>")
+    font = 3 + 2 * len(pages)
+    for i, text in enumerate(pages):
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>"
+        )
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode()
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += (
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
+    return out
+
+
+def test_pdf_text_per_page(tmp_path: Path) -> None:
+    (tmp_path / "manual.pdf").write_bytes(minimal_pdf(["Rotate keys yearly", "Back up nightly"]))
+    lines = [(t, n, p) for t, n, p in loaded(tmp_path, "manual.pdf") if t]
+    assert lines == [("Rotate keys yearly", None, 1), ("Back up nightly", None, 2)]
+
+
+def test_corrupt_pdf_fails_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf")
+    with pytest.raises(LoadFailed, match="cannot read PDF"):
+        loaded(tmp_path, "broken.pdf")
