@@ -155,7 +155,11 @@ def _rst_title(raw: list[str], index: int) -> tuple[str, bool, int] | None:
         title, under = raw[index + 1], raw[index + 2]
         if title.strip() and under.strip() == line.strip():
             return line.strip()[0], True, 3
-    if line.strip() and not line.startswith(" ") and RST_ADORNMENT.match(following):
-        if len(following.rstrip()) >= len(line.rstrip()) and not RST_ADORNMENT.match(line):
-            return following.strip()[0], False, 2
-    return None
+    underlined = (
+        line.strip()
+        and not line.startswith(" ")
+        and RST_ADORNMENT.match(following)
+        and not RST_ADORNMENT.match(line)
+        and len(following.rstrip()) >= len(line.rstrip())
+    )
+    return (following.strip()[0], False, 2) if underlined else None

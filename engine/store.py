@@ -30,6 +30,8 @@ RRF_K = 60
 
 
 def _milvus() -> Any:
+    # gRPC core prints keepalive chatter with Milvus Lite ("too_many_pings") to stderr.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     with warnings.catch_warnings():
         # milvus-lite 2.5.1 imports pkg_resources, which warns on every start.
         warnings.simplefilter("ignore", UserWarning)
