@@ -8,11 +8,12 @@ never entered.
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
 import pathspec
@@ -37,6 +38,8 @@ EDITOR_PATTERNS = (
     "*.swp", "*.swo", "*.swx", "*.swn", "*~", ".#*", "#*#", "4913", "*.tmp", "*.kate-swp",
     "*.crswap", ".*.~*", "*.bak", ".DS_Store", "*.orig", "*.rej", ".~lock.*",
 )  # fmt: skip
+SECRET_NAMES = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS))
+EDITOR_NAMES = re.compile("|".join(fnmatch.translate(p) for p in EDITOR_PATTERNS))
 BINARY_EXTENSIONS = {
     ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".tif", ".tiff", ".psd", ".mp3",
     ".mp4", ".m4a", ".wav", ".flac", ".ogg", ".avi", ".mov", ".mkv", ".webm", ".zip", ".gz",
@@ -96,9 +99,18 @@ class Scanner:
         self._include = pathspec.GitIgnoreSpec.from_lines(settings.include)
         self._exclude = pathspec.GitIgnoreSpec.from_lines(settings.exclude)
         self._ignore_cache: dict[str, tuple[tuple[int, ...], list[IgnoreFile]]] = {}
+        # During one scan each directory's ignore files are checked once, not once per file.
+        self._chains: dict[str, list[IgnoreFile]] | None = None
 
     # whole folder -------------------------------------------------------------------------
     def scan(self) -> ScanResult:
+        self._chains = {}
+        try:
+            return self._scan_all()
+        finally:
+            self._chains = None
+
+    def _scan_all(self) -> ScanResult:
         result = ScanResult()
         seen_dirs: set[tuple[int, int]] = set()
         root_stat = self.root.stat()
@@ -198,9 +210,9 @@ class Scanner:
         name = rel.rsplit("/", 1)[-1]
         if not stat.S_ISREG(info.st_mode):
             return "not a regular file"
-        if any(fnmatch(name, p) for p in SECRET_PATTERNS) or rel.endswith(".aws/credentials"):
+        if SECRET_NAMES.match(name):
             return "may hold secrets: never indexed"
-        if any(fnmatch(name, p) for p in EDITOR_PATTERNS):
+        if EDITOR_NAMES.match(name):
             return "editor temp or backup file"
         if name in IGNORE_FILES:
             return "ignore file"
@@ -227,10 +239,14 @@ class Scanner:
         return None
 
     def _ignore_chain(self, rel: str) -> list[IgnoreFile]:
-        parts = rel.split("/")[:-1]
-        chain: list[IgnoreFile] = []
-        for depth in range(len(parts) + 1):
-            chain.extend(self._ignore_files("/".join(parts[:depth])))
+        """The ignore files that apply to `rel`, shallowest first."""
+        parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        if self._chains is not None and parent in self._chains:
+            return self._chains[parent]
+        above = self._ignore_chain(parent) if parent else []
+        chain = above + self._ignore_files(parent)
+        if self._chains is not None:
+            self._chains[parent] = chain
         return chain
 
     def _ignore_files(self, rel_dir: str) -> list[IgnoreFile]:
