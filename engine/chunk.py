@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 CHUNKER_VERSION = "2"
+RULE="len"
+FILL="balanced"
+PROB=0.5
+LOCAL=False
 TARGET_SEGMENT = 1.0  # mean segment length between content-defined boundaries, x size
 MIN_SEGMENT = 0.25  # shorter segments merge into the next one, x size
 KEY_CHARS = 64  # opening characters that decide whether a unit starts a segment
@@ -198,7 +202,16 @@ def _segments(run: list[Unit], size: int) -> list[list[Unit]]:
     """Cut a run where the content says so; the decision for a unit depends on it alone."""
     segments: list[list[Unit]] = [[]]
     length = 0
+    since = 0
     for unit in run:
+        if LOCAL:
+            if segments[-1] and _starts_segment(unit, size):
+                if since >= MIN_SEGMENT * size:
+                    segments.append([])
+                since = 0
+            segments[-1].append(unit)
+            since += len(unit.text) + 2
+            continue
         if length >= MIN_SEGMENT * size and _starts_segment(unit, size):
             segments.append([])
             length = 0
@@ -214,12 +227,21 @@ def _starts_segment(unit: Unit, size: int) -> bool:
     opening = " ".join(unit.text[:KEY_CHARS].split())
     digest = hashlib.blake2b(opening.encode("utf-8"), digest_size=8).digest()
     draw = int.from_bytes(digest, "big") / 2**64
-    return draw < len(unit.text) / (TARGET_SEGMENT * size)
+    if RULE == "none":
+        return False
+    if RULE == "len":
+        return draw < len(unit.text) / (TARGET_SEGMENT * size)
+    if RULE == "log":
+        return draw < 2 ** int(__import__("math").log2(len(unit.text))) / (TARGET_SEGMENT * size)
+    return draw < min(len(unit.text), KEY_CHARS) / KEY_CHARS * PROB
 
 
 def _fill(segment: list[Unit], size: int) -> list[list[Unit]]:
     """Cut a segment into chunks of even length, each at most `size`."""
-    total = _length(segment)
+    if FILL == "greedy":
+        total = size
+    else:
+        total = _length(segment)
     target = total / -(-total // size)
     groups: list[list[Unit]] = [[]]
     filled = 0

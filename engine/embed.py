@@ -84,6 +84,9 @@ def _device(settings: EmbeddingSettings) -> str:
 def _load_sentence_transformer(load_from: str, device: str) -> Any:
     """One copy of a model per process, however many indexes it opens."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # "Loading weights" bars would clutter stderr
 
     return SentenceTransformer(load_from, device=device)
 
