@@ -23,6 +23,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from engine.types import Chunk, LoadedDocument, SourceLine
@@ -37,7 +38,8 @@ PROB=0.5
 LOCAL=False
 TARGET_SEGMENT = 1.0  # mean segment length between content-defined boundaries, x size
 MIN_SEGMENT = 0.25  # shorter segments merge into the next one, x size
-KEY_CHARS = 64  # opening characters that decide whether a unit starts a segment
+KEY_CHARS = 64
+LEAD_SLACK = 0.25  # headings up to this x size join the text under them  # opening characters that decide whether a unit starts a segment
 HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 BLANK_RUNS = re.compile(r"\n{3,}")
@@ -55,8 +57,9 @@ class Unit:
     """What packing moves as one: a block, with the heading lines that lead into it."""
 
     start: int
+    body: int  # first line after the leading headings (== start without any)
     end: int
-    text: str
+    text: str  # normalised
     page: int | None
 
 
@@ -86,7 +89,7 @@ def chunk_document(doc: LoadedDocument, size: int = 512, overlap: int = 51) -> l
     # Code has no headings, and ``` in code is usually inside a string, not a fence.
     structured = doc.kind != "code"
     chunks: list[Chunk] = []
-    for section in _sections(doc.lines, _blocks(doc.lines, structured)):
+    for section in _sections(doc.lines, _blocks(doc.lines, structured), size):
         for group in _pack(section.units, size):
             if len(group) == 1 and len(group[0].text) > size:
                 chunks.extend(_split_unit(doc.lines, section.heading, group[0], size, overlap))
@@ -136,7 +139,7 @@ def _trimmed(lines: list[SourceLine], start: int, end: int) -> Block:
 
 
 # sections and units -------------------------------------------------------------------------
-def _sections(lines: list[SourceLine], blocks: list[Block]) -> list[Section]:
+def _sections(lines: list[SourceLine], blocks: list[Block], size: int) -> list[Section]:
     sections = [Section("", [])]
     path: list[tuple[int, str]] = []
     lead: Block | None = None  # heading lines not yet followed by text
@@ -144,28 +147,35 @@ def _sections(lines: list[SourceLine], blocks: list[Block]) -> list[Section]:
         if block.level:
             carried = lead is not None and block.level > lead.level
             if lead is not None and not carried:
-                sections[-1].units.append(_unit(lines, lead.start, lead.end))
+                sections[-1].units.append(_unit(lines, lead.start, lead.end, lead.end))
             title = HEADING.match(lines[block.start].text)
             path = [(level, name) for level, name in path if level < block.level]
             path.append((block.level, title.group(2) if title else ""))
             sections.append(Section(" > ".join(name for _, name in path), []))
             # a carried title keeps its own start, so the subsection's chunk shows both
             lead = Block(lead.start if carried and lead else block.start, block.end, block.level)
-        elif lead is not None and lines[lead.start].page == lines[block.start].page:
-            sections[-1].units.append(_unit(lines, lead.start, block.end))
-            lead = None
+            continue
+        if lead is not None and _glues(lines, lead, block, size):
+            sections[-1].units.append(_unit(lines, lead.start, block.start, block.end))
         else:
             if lead is not None:
-                sections[-1].units.append(_unit(lines, lead.start, lead.end))
-                lead = None
-            sections[-1].units.append(_unit(lines, block.start, block.end))
+                sections[-1].units.append(_unit(lines, lead.start, lead.end, lead.end))
+            sections[-1].units.append(_unit(lines, block.start, block.start, block.end))
+        lead = None
     if lead is not None:
-        sections[-1].units.append(_unit(lines, lead.start, lead.end))
+        sections[-1].units.append(_unit(lines, lead.start, lead.end, lead.end))
     return [section for section in sections if section.units]
 
 
-def _unit(lines: list[SourceLine], start: int, end: int) -> Unit:
-    return Unit(start, end, normalise(_raw(lines, start, end)), lines[start].page)
+def _glues(lines: list[SourceLine], lead: Block, block: Block, size: int) -> bool:
+    """Headings join the text under them, unless a page lies between or they are long."""
+    same_page = lines[lead.start].page == lines[block.start].page
+    return same_page and len(normalise(_raw(lines, lead.start, lead.end))) <= size * LEAD_SLACK
+
+
+def _unit(lines: list[SourceLine], start: int, body: int, end: int) -> Unit:
+    text = normalise(_raw(lines, start, end))
+    return Unit(start, body, end, text, lines[start].page)
 
 
 def _raw(lines: list[SourceLine], start: int, end: int) -> str:
@@ -176,14 +186,14 @@ def _raw(lines: list[SourceLine], start: int, end: int) -> str:
 def _pack(units: list[Unit], size: int) -> list[list[Unit]]:
     """Groups of units, one chunk each (a lone unit over `size` is cut later)."""
     groups: list[list[Unit]] = []
-    for run in _runs(units, size):
-        for segment in _segments(run, size):
-            groups.extend(_fill(segment, size))
+    for segment in _segments(units, size):
+        for run in _runs(segment, size):
+            groups.extend(_fill(run, size))
     return groups
 
 
 def _runs(units: list[Unit], size: int) -> list[list[Unit]]:
-    """Stretches between hard breaks: page changes and units too long for one chunk."""
+    """Cut at hard breaks: page changes, and around units too long for one chunk."""
     runs: list[list[Unit]] = []
     for unit in units:
         previous = runs[-1][-1] if runs else None
@@ -198,25 +208,20 @@ def _runs(units: list[Unit], size: int) -> list[list[Unit]]:
     return runs
 
 
-def _segments(run: list[Unit], size: int) -> list[list[Unit]]:
-    """Cut a run where the content says so; the decision for a unit depends on it alone."""
+def _segments(units: list[Unit], size: int) -> list[list[Unit]]:
+    """Cut where the content says so: each decision depends on a few units alone."""
     segments: list[list[Unit]] = [[]]
-    length = 0
-    since = 0
-    for unit in run:
-        if LOCAL:
-            if segments[-1] and _starts_segment(unit, size):
-                if since >= MIN_SEGMENT * size:
-                    segments.append([])
-                since = 0
-            segments[-1].append(unit)
-            since += len(unit.text) + 2
-            continue
-        if length >= MIN_SEGMENT * size and _starts_segment(unit, size):
-            segments.append([])
-            length = 0
+    since = 0  # characters since the last unit that asked to start a segment
+    for unit in units:
+        if segments[-1] and _starts_segment(unit, size):
+            # Too close to the last one that asked: no cut, so segments are not tiny.
+            # Measuring from the last ask, not the last cut, keeps an edit from deciding
+            # the cuts after it.
+            if since >= MIN_SEGMENT * size:
+                segments.append([])
+            since = 0
         segments[-1].append(unit)
-        length += len(unit.text) + 2
+        since += len(unit.text) + 2
     return segments
 
 
@@ -281,21 +286,33 @@ def _make(heading: str, text: str, lines: list[SourceLine]) -> Chunk:
 def _split_unit(
     lines: list[SourceLine], heading: str, unit: Unit, size: int, overlap: int
 ) -> list[Chunk]:
-    """Cut one long unit; each piece is found in the unit's text to keep its line range."""
-    text = _raw(lines, unit.start, unit.end)
-    line_starts = [0] + [match.end() for match in re.finditer("\n", text)]
-    overlap = min(overlap, size // 2)
+    """Cut one long unit's text; its headings stay in front of the first piece."""
+    body = _raw(lines, unit.body, unit.end)
+    if len(normalise(body)) <= size:  # only the headings made it long: keep it whole
+        return [_chunk(lines, heading, unit.start, unit.end)]
+    line_starts = [0] + [match.end() for match in re.finditer("\n", body)]
     chunks: list[Chunk] = []
+    for start, end in _pieces(body, size, overlap):
+        piece = body[start:end]
+        first = bisect.bisect_right(line_starts, start) - 1
+        last = bisect.bisect_right(line_starts, end - 1) - 1
+        if not chunks and unit.body > unit.start:
+            piece = _raw(lines, unit.start, unit.body) + "\n" + piece
+            first = unit.start - unit.body
+        chunks.append(_make(heading, piece, lines[unit.body + first : unit.body + last + 1]))
+    return chunks
+
+
+def _pieces(text: str, size: int, overlap: int) -> Iterator[tuple[int, int]]:
+    """Where LangChain's pieces lie in `text`, found in order so overlaps map right."""
+    overlap = min(overlap, size // 2)
     end = 0
     for piece in _splitter(size, overlap).split_text(text):
-        # The next piece starts at most `overlap` before the last one ended.
+        # A piece starts no more than `overlap` before the previous one ended.
         start = text.find(piece, max(0, end - overlap))
         start = start if start >= 0 else max(0, text.find(piece))
         end = start + len(piece)
-        first = bisect.bisect_right(line_starts, start) - 1
-        last = bisect.bisect_right(line_starts, max(end - 1, start)) - 1
-        chunks.append(_make(heading, piece, lines[unit.start + first : unit.start + last + 1]))
-    return chunks
+        yield start, end
 
 
 @lru_cache(maxsize=8)

@@ -1,0 +1,203 @@
+"""What flows from the workers to the widgets: plain data and typed messages.
+
+Workers run in threads and never touch a widget; they post these messages (posting is
+thread-safe) and the handlers update the screen. The data classes are what a backend
+returns, so the screens never see the engine's own types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from textual.message import Message
+
+FileStateKind = Literal["indexed", "pending", "failed", "ignored"]
+
+
+@dataclass(frozen=True)
+class FileState:
+    """One entry of the folder browser. Ignored directories end with "/"."""
+
+    path: str
+    state: FileStateKind
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A chunk an answer cited or retrieved. `n` is the number shown as [n]."""
+
+    n: int
+    path: str
+    start_line: int | None
+    end_line: int | None
+    page: int | None = None
+    heading: str = ""
+    score: float | None = None
+    text: str = ""
+    cited: bool = True
+    by: str = ""
+
+    @property
+    def where(self) -> str:
+        """`guide/keys.md:40-58` (or `report.pdf p.3`)."""
+        if self.page is not None:
+            return f"{self.path} p.{self.page}"
+        if self.start_line is None:
+            return self.path
+        if self.end_line is None or self.end_line == self.start_line:
+            return f"{self.path}:{self.start_line}"
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+
+@dataclass
+class AnswerResult:
+    question: str
+    answer: str = ""
+    generated: bool = False
+    incomplete: bool = False
+    reason: str = ""
+    citations: list[SourceRef] = field(default_factory=list)
+    sources: list[SourceRef] = field(default_factory=list)
+    conversation_id: str | None = None
+    model: str = ""
+
+    @property
+    def refs(self) -> list[SourceRef]:
+        """Cited first, then the retrieved ones nobody cited."""
+        return [*self.citations, *self.sources]
+
+
+@dataclass(frozen=True)
+class ConversationInfo:
+    id: str
+    title: str
+    turns: int
+    updated: float | None = None
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A file as the viewer shows it: its lines and the language to highlight it as."""
+
+    path: str
+    lines: list[str]
+    language: str  # a Pygments lexer alias, or "text"
+    pages: list[int | None] | None = None  # per line, for PDFs
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """Everything the status line shows."""
+
+    folder: str = ""
+    phase: Literal["opening", "syncing", "watching", "idle", "failed"] = "opening"
+    files: int = 0
+    chunks: int = 0
+    done: int = 0
+    total: int = 0
+    unit: str = "files"
+    rate: float | None = None
+    degraded: str = ""
+    error: str = ""
+    embedding_model: str = ""
+    model: str = "model: waiting"
+    model_ready: bool | None = None
+
+    def but(self, **changes: Any) -> IndexState:
+        return replace(self, **changes)
+
+
+# messages ---------------------------------------------------------------------------------
+class EngineOpened(Message):
+    def __init__(self, status: dict[str, Any]) -> None:
+        super().__init__()
+        self.status = status
+
+
+class IndexEvent(Message):
+    """One engine event (engine.events), posted from the sync or watcher thread."""
+
+    def __init__(self, event: object) -> None:
+        super().__init__()
+        self.event = event
+
+
+class StatusLoaded(Message):
+    def __init__(self, status: dict[str, Any]) -> None:
+        super().__init__()
+        self.status = status
+
+
+class WatchStarted(Message):
+    def __init__(self, live: bool, reason: str = "") -> None:
+        super().__init__()
+        self.live = live
+        self.reason = reason
+
+
+class FilesLoaded(Message):
+    def __init__(self, states: dict[str, FileState]) -> None:
+        super().__init__()
+        self.states = states
+
+
+class ModelState(Message):
+    def __init__(self, text: str, ready: bool | None) -> None:
+        super().__init__()
+        self.text = text
+        self.ready = ready
+
+
+class AnswerToken(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class AnswerSources(Message):
+    """Retrieval finished: what the answer will be built on (shown before the first token)."""
+
+    def __init__(self, refs: list[SourceRef]) -> None:
+        super().__init__()
+        self.refs = refs
+
+
+class AnswerFinished(Message):
+    """The end of a stream; `result` is None when the worker failed."""
+
+    def __init__(self, result: AnswerResult | None) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ConversationsLoaded(Message):
+    def __init__(self, conversations: list[ConversationInfo]) -> None:
+        super().__init__()
+        self.conversations = conversations
+
+
+class ConversationLoaded(Message):
+    def __init__(self, conversation_id: str, turns: list[AnswerResult]) -> None:
+        super().__init__()
+        self.conversation_id = conversation_id
+        self.turns = turns
+
+
+class OpenSource(Message):
+    """Open the viewer on `refs[index]`; next/previous walk the other refs."""
+
+    def __init__(self, refs: list[SourceRef], index: int) -> None:
+        super().__init__()
+        self.refs = refs
+        self.index = index
+
+
+class AskScoped(Message):
+    """Ask a question limited to a path prefix (a file, or a directory ending in "/")."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
