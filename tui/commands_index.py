@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from engine.engine import Engine, forget_index
 from engine.events import Event, FileFailed, SyncProgress
-from engine.indexes import list_indexes, read_status
+from engine.indexes import index_dir_for, list_indexes, owner_pid, read_status
+from engine.serve import OwnerClient, connect
 from engine.sync import SyncReport
 from tui.cli import (
     common_options,
@@ -127,12 +128,25 @@ def summary_line(report: SyncReport) -> str:
     return f"{', '.join(parts)}; {chunks}; {report.seconds:.1f} s"
 
 
+def owner_client(args: argparse.Namespace) -> OwnerClient | None:
+    """The live owner of this folder's index, when another docsight holds it."""
+    index_dir = index_dir_for(folder_from(args), data_dir_from(args))
+    return connect(index_dir) if owner_pid(index_dir) else None
+
+
 def run_search(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    with open_engine(args) as engine:
-        if not engine.status()["indexed"]:
-            sync_with_progress(engine)
-        hits = engine.search(args.query, args.k, args.path)
+    client = owner_client(args)
+    if client is not None:  # served by the owner: no model load, no Milvus here
+        try:
+            hits = client.search(args.query, args.k, args.path)
+        finally:
+            client.close()
+    else:
+        with open_engine(args) as engine:
+            if not engine.status()["indexed"]:
+                sync_with_progress(engine)
+            hits = engine.search(args.query, args.k, args.path)
     if args.json:
         print_json({"hits": [h.as_json() for h in hits], "seconds": _since(started)})
         return 0

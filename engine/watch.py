@@ -1,0 +1,197 @@
+"""Watch: a watchdog observer on the folder, debounced into batched syncs.
+
+The watcher knows nothing of any UI: it calls `on_event` with engine events. File events
+only collect paths; a worker thread waits for `debounce_ms` of quiet (or `max_wait_ms` of
+a continuous stream) and syncs the collected paths in one batch. A change to an ignore
+file, or events the system lost, turn the next batch into a full sync.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from engine.engine import Engine
+from engine.errors import DocsightError
+from engine.events import Event, WatcherDegraded
+from engine.scan import EDITOR_NAMES, IGNORE_FILES
+from engine.sync import Cancelled
+
+log = logging.getLogger(__name__)
+
+INOTIFY_HELP = (
+    "the system refused more file watches (inotify limit); polling instead. "
+    "Raise it with: sudo sysctl fs.inotify.max_user_watches=524288"
+)
+
+
+class _Collector(FileSystemEventHandler):
+    """watchdog thread -> relative paths handed to the watcher."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.is_directory and event.event_type == "modified":
+            return  # a directory's mtime changes with every file event inside it
+        paths = [event.src_path, getattr(event, "dest_path", "")]
+        self.watcher.touch([os.fsdecode(p) for p in paths if p])
+
+
+class Watcher:
+    def __init__(
+        self,
+        engine: Engine,
+        on_event: Callable[[Event], None] | None = None,
+        debounce_ms: int | None = None,
+        max_wait_ms: int = 3000,
+    ) -> None:
+        self.engine = engine
+        self.on_event = on_event or (lambda event: None)
+        debounce = engine.settings.watch.debounce_ms if debounce_ms is None else debounce_ms
+        self.debounce = debounce / 1000
+        self.max_wait = max(max_wait_ms / 1000, self.debounce)
+        self.degraded: str | None = None
+        self._root = str(engine.folder)
+        self._never = [str(engine.data_dir)]
+        self._pending: set[str] = set()
+        self._full = False
+        self._first = self._last = 0.0
+        self._busy = False
+        self._stopping = False
+        self._cond = threading.Condition()
+        self._cancel = threading.Event()
+        self._observer: BaseObserver | None = None
+        self._worker: threading.Thread | None = None
+
+    # lifecycle ----------------------------------------------------------------------------
+    def start(self, sweep: bool = True) -> None:
+        """Watch first, then sweep: nothing that changes during the sweep is missed."""
+        self._observer = self._start_observer()
+        with self._cond:
+            self._full = sweep
+            self._first = self._last = time.monotonic() - self.max_wait
+        self._worker = threading.Thread(target=self._run, name="docsight-watch", daemon=True)
+        self._worker.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop watching; a sync in progress ends between two files, nothing half-written."""
+        if self._observer is not None:
+            self._observer.stop()
+        with self._cond:
+            self._stopping = True
+            self._cancel.set()
+            self._cond.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        if self._observer is not None:
+            self._observer.join(timeout)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once nothing is pending or syncing (tests and benchmarks wait on this)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._full or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
+
+    def _start_observer(self) -> BaseObserver:
+        observer: BaseObserver = Observer()
+        try:
+            observer.schedule(_Collector(self), self._root, recursive=True)
+            observer.start()
+            return observer
+        except OSError as error:
+            log.warning("inotify failed (%s); falling back to polling", error)
+            self._degrade(INOTIFY_HELP)
+        polling = PollingObserver(timeout=1.0)
+        polling.schedule(_Collector(self), self._root, recursive=True)
+        polling.start()
+        return polling
+
+    def _degrade(self, reason: str) -> None:
+        if self.degraded is None:  # said once, not on every event
+            self.degraded = reason
+            self.on_event(WatcherDegraded(reason))
+
+    # events in ----------------------------------------------------------------------------
+    def touch(self, absolute_paths: list[str]) -> None:
+        relative = [r for r in map(self._relative, absolute_paths) if r is not None]
+        if not relative:
+            return
+        now = time.monotonic()
+        with self._cond:
+            if not self._pending and not self._full:
+                self._first = now
+            self._last = now
+            for path in relative:
+                if path.rsplit("/", 1)[-1] in IGNORE_FILES:
+                    self._full = True  # which files belong may have changed anywhere
+                self._pending.add(path)
+            self._cond.notify_all()
+
+    def request_full_sync(self) -> None:
+        with self._cond:
+            self._full = True
+            self._cond.notify_all()
+
+    def _relative(self, path: str) -> str | None:
+        if any(path == n or path.startswith(n + os.sep) for n in self._never):
+            return None
+        if path == self._root or not path.startswith(self._root + os.sep):
+            return None
+        rel = Path(os.path.relpath(path, self._root)).as_posix()
+        if EDITOR_NAMES.match(rel.rsplit("/", 1)[-1]):
+            return None
+        return rel
+
+    # the worker ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            paths, full = batch
+            try:
+                self.engine.sync(None if full else sorted(paths), self.on_event, self._cancel)
+            except Cancelled:
+                return
+            except DocsightError as error:
+                log.warning("sync failed: %s", error)
+                self.on_event(WatcherDegraded(f"sync failed: {error}"))
+            except Exception:  # the watcher must outlive one bad sync
+                log.exception("sync failed")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _next_batch(self) -> tuple[set[str], bool] | None:
+        with self._cond:
+            while not self._stopping:
+                if not self._pending and not self._full:
+                    self._cond.wait()
+                    continue
+                now = time.monotonic()
+                quiet, age = now - self._last, now - self._first
+                if quiet < self.debounce and age < self.max_wait:
+                    self._cond.wait(min(self.debounce - quiet, self.max_wait - age))
+                    continue
+                batch = (self._pending, self._full)
+                self._pending, self._full, self._busy = set(), False, True
+                return batch
+            return None

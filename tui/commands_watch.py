@@ -1,0 +1,104 @@
+"""`docsight watch DIR`: the sweep, then live updates, one line per applied change."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from engine.events import (
+    Event,
+    FileFailed,
+    FileIndexed,
+    FileMoved,
+    FileRemoved,
+    SyncFinished,
+    SyncStarted,
+    WatcherDegraded,
+)
+from engine.serve import OwnerServer
+from engine.watch import Watcher
+from tui.cli import common_options, print_json
+from tui.commands_index import open_engine, summary_line
+
+
+def register(subparsers: Any) -> None:
+    watch = subparsers.add_parser(
+        "watch", parents=[common_options()], help="keep a folder's index current until Ctrl-C"
+    )
+    watch.add_argument("dir")
+    watch.add_argument("--json", action="store_true", help="one JSON object per event")
+    watch.set_defaults(func=run_watch)
+
+
+def describe(event: Event) -> str | None:
+    """One log line per applied change; None for events that are not changes."""
+    if isinstance(event, FileIndexed):
+        if event.added:
+            return f"+ {event.path} {event.chunks} chunks"
+        return f"~ {event.path} {event.embedded} of {event.chunks} chunks re-embedded"
+    if isinstance(event, FileRemoved):
+        return f"- {event.path}"
+    if isinstance(event, FileMoved):
+        return f"> {event.old_path} -> {event.path}"
+    if isinstance(event, FileFailed):
+        return f"! {event.path}: {event.reason}"
+    if isinstance(event, WatcherDegraded):
+        return f"! watcher: {event.reason}"
+    return None
+
+
+def as_json(event: Event) -> dict[str, Any] | None:
+    if isinstance(event, SyncFinished):
+        return {"event": "synced", **event.report.as_json()}
+    names = {
+        FileIndexed: "indexed",
+        FileRemoved: "removed",
+        FileMoved: "moved",
+        FileFailed: "failed",
+        WatcherDegraded: "degraded",
+    }
+    name = names.get(type(event))
+    return None if name is None else {"event": name, **event.__dict__}
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    engine = open_engine(args)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server = OwnerServer(engine)
+    watcher = Watcher(engine, _printer(args.json))
+    try:
+        server.start()
+        watcher.start(sweep=True)
+        if not args.json:
+            print(f"watching {engine.folder} (Ctrl-C stops)", file=sys.stderr)
+        stop.wait()
+    finally:
+        watcher.stop()
+        server.stop()
+        engine.close()
+    return 0
+
+
+def _printer(json_lines: bool) -> Any:
+    full_sync = [False]
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, SyncStarted):
+            full_sync[0] = event.scope == "full"
+        if json_lines:
+            document = as_json(event)
+            if document is not None:
+                print_json(document)
+            return
+        line = describe(event)
+        if line is not None:
+            print(line, flush=True)
+        elif isinstance(event, SyncFinished) and full_sync[0]:
+            print(f"sweep: {summary_line(event.report)}", file=sys.stderr, flush=True)
+
+    return on_event
