@@ -302,3 +302,25 @@ def test_dense_only_search(folder: Path, tmp_path: Path, embedder: CountingEmbed
         hits = engine.search("signing key rotation", k=2)
         assert hits[0].path == "guide/keys.md"
         assert 0 < hits[0].score <= 1.0001
+
+
+def test_data_and_config_dirs_inside_the_folder_are_never_indexed(
+    folder: Path, embedder: CountingEmbedder
+) -> None:
+    data = folder / ".local" / "share" / "docsight"  # `docsight ~`: the data dir is inside
+    config = folder / ".config" / "docsight" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[retrieval]\ntop_k = 5\n")
+    with open_engine(folder, data, embedder, config_path=config) as engine:
+        report = engine.sync()
+        second = engine.sync()
+    paths = {row[0] for row in snapshot_after(folder, data, embedder)}
+    assert not any(p.startswith((".local/", ".config/")) for p in paths)
+    assert report.files_added == 3 and second.files_added == 0
+
+
+def snapshot_after(
+    folder: Path, data: Path, embedder: CountingEmbedder
+) -> list[tuple[object, ...]]:
+    with open_engine(folder, data, embedder) as engine:
+        return snapshot(engine)
