@@ -1,18 +1,21 @@
 """Chunk: lines of one file -> pieces of at most `size` characters, split at structure first.
 
-1. Blocks: headings, paragraphs between blank lines, fenced code (kept whole), and page
-   changes (PDF) as hard breaks. Every non-blank line lands in exactly one block.
-2. Units: a heading joins the block after it (and a title directly followed by a subheading
-   joins that subsection), so a cited chunk shows its heading and no chunk is a bare title.
-3. Packing, per section. A heading, a page change and a unit longer than `size` (cut by
-   LangChain's RecursiveCharacterTextSplitter with `overlap`) are hard breaks. Between them
-   boundaries are content-defined: a unit whose opening words hash below len/TARGET starts
-   a new segment, whatever came before it, so an edit that grows or shrinks a paragraph
-   only repacks its own segment and the rest of the file keeps its chunks (and vectors).
-   Segments shorter than MIN_SEGMENT merge forward; a segment longer than `size` is cut
-   into evenly filled chunks.
+1. Blocks: headings, paragraphs between blank lines, fenced code (kept whole) and page
+   changes (PDF). Every non-blank line lands in exactly one block.
+2. Units: headings join the block under them (a title directly followed by a subheading
+   joins that subsection too), so a cited chunk shows its heading and none is a bare title.
+3. Packing, per section (a heading always starts a chunk). Page changes and units longer
+   than `size` are hard breaks; a long unit is cut by LangChain's
+   RecursiveCharacterTextSplitter with `overlap`. Between hard breaks, a stretch longer
+   than `size` is halved at the unit whose opening words hash lowest (a content-defined
+   point), again and again until every piece fits. Where a cut falls depends on the text
+   near it, not on where packing started, so growing, shrinking or rewording a paragraph
+   changes its own chunk and rarely a neighbour, anywhere in the file: the rest keep their
+   hashes and vectors. Cuts that would leave a piece under MIN_PIECE x size are avoided.
 
-`size` bounds the normalised text of a chunk (a run of blank lines counts as one).
+`size` bounds the normalised text of a chunk (runs of blank lines count as one blank line),
+plus the heading lines glued in front of a block that had to be cut (at most
+LEAD_SLACK x size). A single line with no space to cut at is cut mid-word by LangChain.
 Line numbers are not part of a chunk's hash, so text that only moved keeps its vector.
 """
 
@@ -21,9 +24,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from engine.types import Chunk, LoadedDocument, SourceLine
@@ -32,14 +35,10 @@ if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 CHUNKER_VERSION = "2"
-RULE="len"
-FILL="balanced"
-PROB=0.5
-LOCAL=False
-TARGET_SEGMENT = 1.0  # mean segment length between content-defined boundaries, x size
-MIN_SEGMENT = 0.25  # shorter segments merge into the next one, x size
-KEY_CHARS = 64
-LEAD_SLACK = 0.25  # headings up to this x size join the text under them  # opening characters that decide whether a unit starts a segment
+LINES = True
+MIN_PIECE = 0.25  # cuts leaving a piece shorter than this x size are the last resort
+LEAD_SLACK = 0.25  # heading lines up to this x size join the text under them
+KEY_CHARS = 64  # opening characters of a unit that rank it as a cut point
 HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 BLANK_RUNS = re.compile(r"\n{3,}")
@@ -101,27 +100,27 @@ def chunk_document(doc: LoadedDocument, size: int = 512, overlap: int = 51) -> l
 # blocks -------------------------------------------------------------------------------------
 def _blocks(lines: list[SourceLine], structured: bool) -> list[Block]:
     blocks: list[Block] = []
-    start: int | None = None  # first line of the open paragraph or fence
+    start = -1  # first line of the open paragraph or fence; -1 when none is open
     fence = ""  # marker of the open fence; "" outside one
     for index, line in enumerate(lines):
-        if start is not None and line.page != lines[start].page:  # pages are hard breaks
+        if start >= 0 and line.page != lines[start].page:  # pages are hard breaks
             blocks.append(_trimmed(lines, start, index))
-            start, fence = None, ""
+            start, fence = -1, ""
         if fence:
             if _closes(line.text, fence):
-                blocks.append(Block(start or 0, index + 1))
-                start, fence = None, ""
+                blocks.append(Block(start, index + 1))
+                start, fence = -1, ""
             continue
         opener = FENCE.match(line.text) if structured else None
         heading = HEADING.match(line.text) if structured else None
-        if start is not None and (opener or heading or not line.text.strip()):
+        if start >= 0 and (opener or heading or not line.text.strip()):
             blocks.append(Block(start, index))
-            start = None
+            start = -1
         if heading:
             blocks.append(Block(index, index + 1, len(heading.group(1))))
-        elif line.text.strip() and start is None:
+        elif line.text.strip() and start < 0:
             start, fence = index, opener.group(1) if opener else ""
-    if start is not None:
+    if start >= 0:
         blocks.append(_trimmed(lines, start, len(lines)))
     return blocks
 
@@ -153,7 +152,8 @@ def _sections(lines: list[SourceLine], blocks: list[Block], size: int) -> list[S
             path.append((block.level, title.group(2) if title else ""))
             sections.append(Section(" > ".join(name for _, name in path), []))
             # a carried title keeps its own start, so the subsection's chunk shows both
-            lead = Block(lead.start if carried and lead else block.start, block.end, block.level)
+            start = lead.start if carried and lead is not None else block.start
+            lead = Block(start, block.end, block.level)
             continue
         if lead is not None and _glues(lines, lead, block, size):
             sections[-1].units.append(_unit(lines, lead.start, block.start, block.end))
@@ -185,11 +185,7 @@ def _raw(lines: list[SourceLine], start: int, end: int) -> str:
 # packing ------------------------------------------------------------------------------------
 def _pack(units: list[Unit], size: int) -> list[list[Unit]]:
     """Groups of units, one chunk each (a lone unit over `size` is cut later)."""
-    groups: list[list[Unit]] = []
-    for segment in _segments(units, size):
-        for run in _runs(segment, size):
-            groups.extend(_fill(run, size))
-    return groups
+    return [group for run in _runs(units, size) for group in _halve(run, size)]
 
 
 def _runs(units: list[Unit], size: int) -> list[list[Unit]]:
@@ -208,61 +204,46 @@ def _runs(units: list[Unit], size: int) -> list[list[Unit]]:
     return runs
 
 
-def _segments(units: list[Unit], size: int) -> list[list[Unit]]:
-    """Cut where the content says so: each decision depends on a few units alone."""
-    segments: list[list[Unit]] = [[]]
-    since = 0  # characters since the last unit that asked to start a segment
-    for unit in units:
-        if segments[-1] and _starts_segment(unit, size):
-            # Too close to the last one that asked: no cut, so segments are not tiny.
-            # Measuring from the last ask, not the last cut, keeps an edit from deciding
-            # the cuts after it.
-            if since >= MIN_SEGMENT * size:
-                segments.append([])
-            since = 0
-        segments[-1].append(unit)
-        since += len(unit.text) + 2
-    return segments
-
-
-def _starts_segment(unit: Unit, size: int) -> bool:
-    # Like byte-level content-defined chunking, each character is a chance to cut, so a
-    # unit's chance grows with its length; its opening words pick it, so an edit further
-    # in (the common case) leaves the decision as it was.
-    opening = " ".join(unit.text[:KEY_CHARS].split())
-    digest = hashlib.blake2b(opening.encode("utf-8"), digest_size=8).digest()
-    draw = int.from_bytes(digest, "big") / 2**64
-    if RULE == "none":
-        return False
-    if RULE == "len":
-        return draw < len(unit.text) / (TARGET_SEGMENT * size)
-    if RULE == "log":
-        return draw < 2 ** int(__import__("math").log2(len(unit.text))) / (TARGET_SEGMENT * size)
-    return draw < min(len(unit.text), KEY_CHARS) / KEY_CHARS * PROB
-
-
-def _fill(segment: list[Unit], size: int) -> list[list[Unit]]:
-    """Cut a segment into chunks of even length, each at most `size`."""
-    if FILL == "greedy":
-        total = size
-    else:
-        total = _length(segment)
-    target = total / -(-total // size)
-    groups: list[list[Unit]] = [[]]
-    filled = 0
-    for unit in segment:
-        grown = filled + len(unit.text) + (2 if groups[-1] else 0)
-        if groups[-1] and (grown > size or grown - target > target - filled):
-            groups.append([])
-            grown = len(unit.text)
-        groups[-1].append(unit)
-        filled = grown
+def _halve(run: list[Unit], size: int) -> list[list[Unit]]:
+    """Cut a run at content-defined points until every piece fits in `size`."""
+    # ends[i]: normalised length of units [0, i) as one text, plus the blank line after
+    ends = [0]
+    for unit in run:
+        ends.append(ends[-1] + len(unit.text) + 2)
+    ranks = [_rank(unit) for unit in run]
+    groups: list[list[Unit]] = []
+    pending = [(0, len(run))]
+    while pending:  # a stack, not recursion: a section may hold thousands of units
+        first, last = pending.pop()
+        if ends[last] - ends[first] - 2 <= size or last - first == 1:
+            groups.append(run[first:last])
+            continue
+        cut = _cut(ends, ranks, first, last, MIN_PIECE * size)
+        pending += [(cut, last), (first, cut)]
     return groups
 
 
-def _length(units: list[Unit]) -> int:
-    """Normalised length of the units as one chunk: a blank line between each two."""
-    return sum(len(unit.text) for unit in units) + 2 * max(len(units) - 1, 0)
+def _cut(ends: list[int], ranks: list[float], first: int, last: int, minimum: float) -> int:
+    """The lowest-ranked unit in (first, last) that leaves no small piece; else the fairest."""
+    best: tuple[int, float, int] | None = None
+    cut = first + 1
+    for index in range(first + 1, last):
+        shorter = min(ends[index] - ends[first], ends[last] - ends[index])
+        if shorter >= minimum:  # ties (equal openings) go to the middle: depth stays log n
+            key = (0, ranks[index], abs(2 * index - first - last))
+        else:
+            key = (1, -shorter, 0)
+        if best is None or key < best:
+            best, cut = key, index
+    return cut
+
+
+def _rank(unit: Unit) -> float:
+    # The opening words alone decide, so an edit further into a paragraph (the common
+    # case) moves no cut point; whitespace is collapsed so reflowing moves none either.
+    opening = " ".join(unit.text[:KEY_CHARS].split())
+    digest = hashlib.blake2b(opening.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 # chunks -------------------------------------------------------------------------------------
@@ -290,16 +271,33 @@ def _split_unit(
     body = _raw(lines, unit.body, unit.end)
     if len(normalise(body)) <= size:  # only the headings made it long: keep it whole
         return [_chunk(lines, heading, unit.start, unit.end)]
+    if LINES and unit.end - unit.body > 1:
+        return _split_lines(lines, heading, unit, size, overlap)
     line_starts = [0] + [match.end() for match in re.finditer("\n", body)]
     chunks: list[Chunk] = []
     for start, end in _pieces(body, size, overlap):
         piece = body[start:end]
-        first = bisect.bisect_right(line_starts, start) - 1
-        last = bisect.bisect_right(line_starts, end - 1) - 1
-        if not chunks and unit.body > unit.start:
+        first = unit.body + bisect.bisect_right(line_starts, start) - 1
+        last = unit.body + bisect.bisect_right(line_starts, end - 1) - 1
+        if not chunks and unit.body > unit.start:  # the first piece starts at the body's top
             piece = _raw(lines, unit.start, unit.body) + "\n" + piece
-            first = unit.start - unit.body
-        chunks.append(_make(heading, piece, lines[unit.body + first : unit.body + last + 1]))
+            first = unit.start
+        chunks.append(_make(heading, piece, lines[first : last + 1]))
+    return chunks
+
+
+def _split_lines(
+    lines: list[SourceLine], heading: str, unit: Unit, size: int, overlap: int
+) -> list[Chunk]:
+    units = [_unit(lines, i, i, i + 1) for i in range(unit.body, unit.end)]
+    chunks: list[Chunk] = []
+    for group in _halve(units, size):
+        start = unit.start if not chunks else group[0].start
+        if len(group) == 1 and len(group[0].text) > size:
+            part = Unit(start, group[0].start, group[0].end, group[0].text, group[0].page)
+            chunks.extend(_split_unit(lines, heading, part, size, overlap))
+        else:
+            chunks.append(_chunk(lines, heading, start, group[-1].end))
     return chunks
 
 
