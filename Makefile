@@ -12,6 +12,12 @@ STAMP  := $(VENV)/.installed
 # CPU wheels: make TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_CPU   ?= torch==2.13.0
 TORCH_INDEX ?=
+# llama.cpp compiles on install (~9 minutes on 2 cores). It is built once into .wheels for
+# a portable x86-64 (AVX2) target: a build tuned to the build machine's CPU (the default)
+# can crash on another one, or on one that advertises AMX but does not enable it (VMs).
+LLAMA_CPP   ?= llama-cpp-python[server]==0.3.36
+LLAMA_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+WHEELS      := .wheels
 SAMPLE      ?= docs
 QUESTION    ?= how do I rebuild the index after changing the embedding model?
 
@@ -27,6 +33,9 @@ $(STAMP): pyproject.toml
 	else \
 		$(PIP) install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_CPU)"; \
 	fi
+	ls $(WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) wheel --quiet --no-deps --no-cache-dir -w $(WHEELS) "$(LLAMA_CPP)"
+	$(PIP) install --quiet $(WHEELS)/llama_cpp_python-*.whl
 	$(PIP) install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -52,4 +61,4 @@ bench: setup
 	for script in bench/*.py; do $(PY) $$script; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(WHEELS) .mypy_cache .ruff_cache .pytest_cache

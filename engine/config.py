@@ -96,7 +96,7 @@ class LLMSettings:
     temperature: float = 0.2
     top_p: float = 0.95
     max_tokens: int = 512
-    idle_stop_minutes: int = 30
+    idle_stop_minutes: float = 30.0
     """A managed server with no requests for this long is stopped."""
     vllm: VLLMSettings = field(default_factory=VLLMSettings)
 

@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from engine import indexes
+from engine.answer import Answerer, SearchFn, embed_with
 from engine.catalog import Catalog
 from engine.chunk import CHUNKER_VERSION
+from engine.cite import Embed
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder, resolve_model
 from engine.errors import RebuildNeeded
 from engine.events import Event, SyncFinished, SyncStarted
 from engine.indexes import IndexLock
+from engine.llm_server import ensure_server
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.sync import Syncer, SyncReport
@@ -185,6 +188,30 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
+
+    def answerer(self) -> Answerer:
+        """Questions about this folder, answered from its index (close it after use)."""
+        return open_answerer(
+            self.settings, self.data_dir, self.index_dir, self.search, embed_with(self.embedder)
+        )
+
+
+def open_answerer(
+    settings: Settings,
+    data_dir: Path,
+    index_dir: Path,
+    search: SearchFn,
+    embed: Embed | None = None,
+) -> Answerer:
+    """An `Answerer` over any search (this process's engine, or the owner's through its
+    socket) with the model server the settings choose."""
+    return Answerer(
+        settings,
+        search,
+        lambda say: ensure_server(settings, data_dir, say),
+        index_dir / "conversations.sqlite",
+        embed,
+    )
 
 
 def forget_index(folder: Path, settings: Settings, data_dir: Path) -> bool:

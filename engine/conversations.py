@@ -1,0 +1,115 @@
+"""Saved conversations: every question, its answer, citations, model and timings (SQLite).
+
+One database per folder, in the folder's index directory, so `docsight forget` takes the
+conversations with the index. WAL mode lets a second docsight process read and append while
+the owner runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    question TEXT NOT NULL, answer TEXT NOT NULL, result TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
+"""
+TITLE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: str
+    result: dict[str, Any] = field(default_factory=dict)  # the `ask --json` document
+    created: float = 0.0
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    id: str
+    title: str
+    turns: int
+    created: float
+    updated: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "turns": self.turns,
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+
+class Conversations:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def new(self, first_question: str) -> str:
+        conversation_id = uuid.uuid4().hex[:12]
+        title = " ".join(first_question.split())
+        if len(title) > TITLE_CHARS:
+            title = title[: TITLE_CHARS - 1].rstrip() + "…"
+        now = time.time()
+        with self._db:
+            self._db.execute(
+                "INSERT INTO conversations VALUES (?, ?, ?, ?)", (conversation_id, title, now, now)
+            )
+        return conversation_id
+
+    def exists(self, conversation_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+        return row.fetchone() is not None
+
+    def add_turn(self, conversation_id: str, question: str, result: dict[str, Any]) -> None:
+        now = time.time()
+        with self._db:
+            self._db.execute(
+                "INSERT INTO turns (conversation_id, question, answer, result, created) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, question, result.get("answer", ""), json.dumps(result), now),
+            )
+            self._db.execute(
+                "UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id)
+            )
+
+    def turns(self, conversation_id: str) -> list[Turn]:
+        rows = self._db.execute(
+            "SELECT question, answer, result, created FROM turns "
+            "WHERE conversation_id = ? ORDER BY id",
+            (conversation_id,),
+        )
+        return [Turn(q, a, json.loads(r), c) for q, a, r, c in rows]
+
+    def list(self) -> list[ConversationSummary]:
+        rows = self._db.execute(
+            "SELECT c.id, c.title, COUNT(t.id), c.created, c.updated FROM conversations c "
+            "LEFT JOIN turns t ON t.conversation_id = c.id GROUP BY c.id ORDER BY c.updated DESC"
+        )
+        return [ConversationSummary(*row) for row in rows]
+
+    def delete(self, conversation_id: str) -> bool:
+        with self._db:
+            cursor = self._db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        return cursor.rowcount > 0
