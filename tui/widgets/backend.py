@@ -7,6 +7,7 @@ stand-in with fixed data for snapshots; behaviour tests use `EngineBackend`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +16,15 @@ from typing import Any, Protocol
 from engine.config import Settings
 from engine.embed import Embedder
 from tui.messages import AnswerResult, ConversationInfo, FileState, SourceRef, SourceText
-from tui.widgets import answers, source_text
+from tui.widgets import source_text
+from tui.widgets.answers import Answers
 
 EventSink = Callable[[object], None]
 ModelSink = Callable[[str, "bool | None"], None]
 RefsSink = Callable[[list[SourceRef]], None]
 TokenSink = Callable[[str], None]
+
+log = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
@@ -28,6 +32,7 @@ class Backend(Protocol):
 
     def open(self) -> dict[str, Any]: ...
     def watch(self, on_event: EventSink) -> tuple[bool, str]: ...
+    def sync(self, on_event: EventSink) -> None: ...
     def status(self) -> dict[str, Any]: ...
     def file_states(self) -> dict[str, FileState]: ...
     def read_source(self, path: str) -> SourceText: ...
@@ -65,44 +70,74 @@ class EngineBackend:
         self._embedder = embedder
         self._engine: Any = None
         self._watcher: Any = None
-        self._answers: answers.Answers | None = None
+        self._server: Any = None
+        self._answers: Answers | None = None
         self._stop = threading.Event()
-        self._syncing = threading.Lock()
+        self._life = threading.Lock()  # held to open, start watching, sync here, close
 
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            raise RuntimeError("the index is not open yet")
+            raise RuntimeError("the index is not open")
         return self._engine
+
+    @property
+    def answer_api(self) -> Answers:
+        if self._answers is None:
+            raise RuntimeError("the index is not open")
+        return self._answers
 
     def open(self) -> dict[str, Any]:
         from engine.engine import Engine
 
-        self._engine = Engine(
-            self.folder,
-            self.settings,
-            self.data_dir,
-            embedder=self._embedder,
-            config_path=self.config_path,
-        )
-        self._answers = answers.Answers(self._engine, self.data_dir)
-        return dict(self._engine.status())
+        with self._life:  # a close() meanwhile waits for the open, then undoes it
+            if self._stop.is_set():
+                raise RuntimeError("docsight is closing")
+            self._engine = Engine(
+                self.folder,
+                self.settings,
+                self.data_dir,
+                embedder=self._embedder,
+                config_path=self.config_path,
+            )
+            self._answers = Answers(self._engine, self.data_dir)
+            return dict(self._engine.status())
 
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
-        """Sweep the folder, then follow it; (False, why) when only the sweep could run."""
-        try:
-            from engine.watch import Watcher
-        except ModuleNotFoundError:
-            with self._syncing:
-                if not self._stop.is_set():
-                    self.engine.sync(on_event=on_event, cancel=self._stop)
-            return False, "no watcher in this build"
+        """Sweep the folder, then follow it; (False, why) when it cannot follow it.
+
+        While the app owns the index it also serves it, so `docsight search` in another
+        terminal answers meanwhile (Milvus Lite lets only one process open an index)."""
+        from engine.watch import Watcher
+
+        with self._life:
+            if self._stop.is_set():
+                return False, "docsight is closing"
+            self._watcher = Watcher(self.engine, on_event)
+            self._watcher.start(sweep=True)
+            self._server = self._serve()
         self.engine.embedder  # noqa: B018 - load the encoder now, not at the first question
-        if self._stop.is_set():
-            return False, "stopped"
-        self._watcher = Watcher(self.engine, on_event)
-        self._watcher.start(sweep=True)
         return True, ""
+
+    def _serve(self) -> Any:
+        from engine.serve import OwnerServer
+
+        server = OwnerServer(self.engine)
+        try:
+            server.start()
+        except OSError as error:  # a socket path over the 108-byte limit, a read-only dir
+            log.warning("not serving other docsight processes: %s", error)
+            return None
+        return server
+
+    def sync(self, on_event: EventSink) -> None:
+        """A full sync now: through the watcher when it runs, else in this thread."""
+        if self._watcher is not None:
+            self._watcher.request_full_sync()
+            return
+        with self._life:
+            if not self._stop.is_set():
+                self.engine.sync(on_event=on_event, cancel=self._stop)
 
     def status(self) -> dict[str, Any]:
         return dict(self.engine.status())
@@ -116,9 +151,7 @@ class EngineBackend:
         return source_text.read_source(self.folder, path)
 
     def start_model(self, on_state: ModelSink) -> None:
-        if self._answers is None:
-            raise RuntimeError("the index is not open yet")
-        self._answers.start_model(on_state)
+        self.answer_api.start_model(on_state)
 
     def ask(
         self,
@@ -129,28 +162,30 @@ class EngineBackend:
         on_token: TokenSink,
         cancel: threading.Event,
     ) -> AnswerResult:
-        if self._answers is None:
-            raise RuntimeError("the index is not open yet")
-        return self._answers.ask(question, prefixes, conversation_id, on_sources, on_token, cancel)
+        return self.answer_api.ask(
+            question, prefixes, conversation_id, on_sources, on_token, cancel
+        )
 
     def conversations(self) -> list[ConversationInfo]:
-        return self._answers.conversations() if self._answers else []
+        return self.answer_api.conversations()
 
     def conversation(self, conversation_id: str) -> list[AnswerResult]:
-        return self._answers.conversation(conversation_id) if self._answers else []
+        return self.answer_api.conversation(conversation_id)
 
     def delete_conversation(self, conversation_id: str) -> None:
-        if self._answers:
-            self._answers.delete_conversation(conversation_id)
+        self.answer_api.delete_conversation(conversation_id)
 
     def close(self) -> None:
-        """Stop syncing and watching, then release the index (waits for a sync to stop)."""
+        """Stop watching and serving, then release the index. Safe to call twice, from any
+        thread; waits for an open or a sync in progress (a sync stops between two files)."""
         self._stop.set()
-        if self._watcher is not None:
-            self._watcher.stop()
-        if self._answers is not None:
-            self._answers.close()
-        with self._syncing:
+        with self._life:
+            if self._watcher is not None:
+                self._watcher.stop()
+            if self._server is not None:
+                self._server.stop()
+            if self._answers is not None:
+                self._answers.close()
             if self._engine is not None:
                 self._engine.close()
-                self._engine = None
+            self._watcher = self._server = self._answers = self._engine = None
