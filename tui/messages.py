@@ -7,10 +7,14 @@ returns, so the screens never see the engine's own types.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from textual.message import Message
+from textual.message_pump import MessagePump
+
+from engine.errors import DocsightError
 
 FileStateKind = Literal["indexed", "pending", "failed", "ignored"]
 
@@ -111,6 +115,24 @@ class IndexState:
 
 
 # messages ---------------------------------------------------------------------------------
+def poster(target: MessagePump, message: Callable[..., Message]) -> Callable[..., None]:
+    """A callback for engine threads: each call posts `message(*args)` to `target`."""
+
+    def post(*args: Any) -> None:
+        target.post_message(message(*args))
+
+    return post
+
+
+def one_line(error: BaseException) -> str:
+    """A failure as one line a person can act on (never a traceback)."""
+    text = str(error).strip().splitlines()
+    reason = text[0] if text else ""
+    if isinstance(error, DocsightError):
+        return reason or type(error).__name__
+    return f"{type(error).__name__}: {reason}" if reason else type(error).__name__
+
+
 class EngineOpened(Message):
     def __init__(self, status: dict[str, Any]) -> None:
         super().__init__()
@@ -195,9 +217,10 @@ class OpenSource(Message):
         self.index = index
 
 
-class AskScoped(Message):
-    """Ask a question limited to a path prefix (a file, or a directory ending in "/")."""
+class SourceLoaded(Message):
+    """A file read and highlighted for the viewer (`lines` are Rich Text objects)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, source: SourceText, lines: list[Any]) -> None:
         super().__init__()
-        self.prefix = prefix
+        self.source = source
+        self.lines = lines

@@ -1,0 +1,294 @@
+"""The docsight Textual app: screens, bindings, background workers, and the one place where
+a failed worker becomes a notification.
+
+The UI shows at once; the index opens, the watcher starts and the model loads in thread
+workers. Workers never touch widgets: they post messages (tui/messages.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.message_pump import MessagePump
+from textual.notifications import SeverityLevel
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from engine.config import TUISettings
+from tui import messages as m
+from tui.messages import one_line, poster
+from tui.screens.conversations import ConversationsScreen
+from tui.screens.folder import FolderScreen
+from tui.screens.help import HelpScreen, Section
+from tui.screens.main import MainScreen
+from tui.screens.viewer import ViewerScreen
+from tui.widgets.backend import Backend
+from tui.widgets.index_events import SyncClock, file_changes, next_state
+from tui.widgets.question import QuestionInput
+from tui.widgets.source_view import SourceView, highlight
+from tui.widgets.sources_pane import SourcesPane
+
+log = logging.getLogger(__name__)
+
+ANSI_THEMES = {True: "ansi-dark", False: "ansi-light"}  # the terminal's own 16 colours
+OPEN_TIMEOUT_S = 600.0  # how long a question waits for the index to open
+
+
+def help_sections() -> list[Section]:
+    return [
+        ("Everywhere", DocsightApp.BINDINGS),
+        ("Chat", [*MainScreen.BINDINGS, *QuestionInput.BINDINGS]),
+        ("Sources", SourcesPane.BINDINGS),
+        ("Source viewer", [*ViewerScreen.BINDINGS, *SourceView.BINDINGS]),
+        ("Folder browser", FolderScreen.BINDINGS),
+        ("Conversations", ConversationsScreen.BINDINGS),
+    ]
+
+
+def binding_ids(sections: Iterable[Section]) -> set[str]:
+    """Every name `[tui.keys]` may rebind."""
+    return {b.id for _, bindings in sections for b in bindings if isinstance(b, Binding) and b.id}
+
+
+class DocsightApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "docsight"
+    BINDINGS = [
+        Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
+        Binding("ctrl+o", "files", "Files", id="files"),
+        Binding("ctrl+r", "conversations", "Chats", id="conversations"),
+        Binding("f1", "help", "Help", id="help"),
+        Binding("ctrl+s", "sync", "Sync now", id="sync", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="quit", show=False, priority=True),
+    ]
+    index_state: reactive[m.IndexState] = reactive(m.IndexState())
+
+    def __init__(self, backend: Backend, tui: TUISettings | None = None) -> None:
+        super().__init__()
+        self.backend = backend
+        self.tui_settings = tui or TUISettings()
+        self.file_states: dict[str, m.FileState] = {}
+        self.live = False
+        self._clock = SyncClock()
+        self._cancel: threading.Event | None = None
+        self.index_ready = threading.Event()  # set once the index opened, or failed to
+        self.set_reactive(DocsightApp.index_state, m.IndexState(folder=backend.folder.name))
+
+    def get_default_screen(self) -> Screen[Any]:
+        return MainScreen()
+
+    def on_mount(self) -> None:
+        self._apply_theme(self.tui_settings.theme)
+        self._apply_keymap(dict(self.tui_settings.keys))
+        self.open_index()
+
+    def _apply_theme(self, name: str) -> None:
+        if name not in self.available_themes:
+            self.notify(f"unknown theme {name!r} (tui.theme)", title="Settings", severity="warning")
+            name = "textual-dark"
+        if self.console.color_system in ("standard", "windows") and name.startswith("textual-"):
+            name = ANSI_THEMES[name != "textual-light"]  # 16 colours: the terminal's palette
+        self.theme = name
+
+    def _apply_keymap(self, keymap: dict[str, str]) -> None:
+        unknown = sorted(set(keymap) - binding_ids(help_sections()))
+        if unknown:
+            names = ", ".join(unknown)
+            self.notify(
+                f"no such action in [tui.keys]: {names}", title="Settings", severity="warning"
+            )
+        self.set_keymap({name: key for name, key in keymap.items() if name not in unknown})
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications carry file names and error text: never parsed as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    # actions ------------------------------------------------------------------------------
+    async def action_new_chat(self) -> None:
+        await self.switch_to_main().new_chat()
+
+    def action_files(self) -> None:
+        if not isinstance(self.screen, FolderScreen):
+            self.push_screen(FolderScreen())
+
+    def action_conversations(self) -> None:
+        self.push_screen(ConversationsScreen(), self._resume)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(help_sections(), dict(self.tui_settings.keys)))
+
+    def action_sync(self) -> None:
+        self.sync_now()
+
+    def _resume(self, conversation_id: str | None) -> None:
+        if conversation_id:
+            self.load_conversation(self.switch_to_main(), conversation_id)
+
+    def switch_to_main(self) -> MainScreen:
+        while not isinstance(self.screen, MainScreen):
+            self.pop_screen()
+        return self.screen
+
+    def stop_answer(self) -> bool:
+        """Esc: stop a generation in flight; False when none is running."""
+        if self._cancel is None or self._cancel.is_set():
+            return False
+        self._cancel.set()
+        return True
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every action: the app's own, then those of the screen and the focused widget."""
+        yield from super().get_system_commands(screen)
+        seen = {"command_palette", "quit"}
+        bindings: list[tuple[Binding, DOMNode]]
+        bindings = [(b, self) for b in DocsightApp.BINDINGS if isinstance(b, Binding)]
+        bindings += [(a.binding, a.node) for a in screen.active_bindings.values() if a.enabled]
+        for binding, node in bindings:
+            if binding.id and binding.description and binding.action not in seen:
+                seen.add(binding.action)  # only named bindings: not every Input editing key
+                key = self._keymap.get(binding.id, binding.key)
+                run = partial(self.run_action, binding.action, node)
+                yield SystemCommand(binding.description, f"key: {key}", run)
+
+    # workers ------------------------------------------------------------------------------
+    @work(thread=True, exit_on_error=False, name="Opening the index")
+    def open_index(self) -> None:
+        self.post_message(m.EngineOpened(self.backend.open()))
+
+    @work(thread=True, exit_on_error=False, name="Watching the folder")
+    def watch_folder(self) -> None:
+        live, reason = self.backend.watch(poster(self, m.IndexEvent))
+        self.post_message(m.WatchStarted(live, reason))
+
+    @work(thread=True, exit_on_error=False, name="Syncing", group="sync", exclusive=True)
+    def sync_now(self) -> None:
+        self.backend.sync(poster(self, m.IndexEvent))
+
+    @work(thread=True, exit_on_error=False, name="Starting the model")
+    def start_model(self) -> None:
+        self.backend.start_model(poster(self, m.ModelState))
+
+    @work(thread=True, exit_on_error=False, name="Reading the folder", group="files")
+    def load_files(self) -> None:
+        self.post_message(m.FilesLoaded(self.backend.file_states()))
+        self.post_message(m.StatusLoaded(self.backend.status()))
+
+    @work(thread=True, exit_on_error=False, name="Answering", group="answer", exclusive=True)
+    def ask(self, target: MessagePump, question: str, scope: list[str], chat: str | None) -> None:
+        self._cancel = cancel = threading.Event()
+        result = None
+        try:
+            if not self.index_ready.wait(OPEN_TIMEOUT_S) or cancel.is_set():
+                return
+            sources, tokens = poster(target, m.AnswerSources), poster(target, m.AnswerToken)
+            result = self.backend.ask(question, scope, chat, sources, tokens, cancel)
+        finally:
+            cancel.set()
+            target.post_message(m.AnswerFinished(result))
+
+    @work(thread=True, exit_on_error=False, name="Opening the file", group="source", exclusive=True)
+    def load_source(self, target: MessagePump, path: str) -> None:
+        source = self.backend.read_source(path)
+        target.post_message(m.SourceLoaded(source, highlight(source, self.current_theme.dark)))
+
+    @work(thread=True, exit_on_error=False, name="Listing conversations", group="chats")
+    def load_conversations(self, target: MessagePump) -> None:
+        target.post_message(m.ConversationsLoaded(self.backend.conversations()))
+
+    @work(thread=True, exit_on_error=False, name="Deleting the conversation", group="chats")
+    def delete_conversation(self, target: MessagePump, conversation_id: str) -> None:
+        self.backend.delete_conversation(conversation_id)
+        target.post_message(m.ConversationsLoaded(self.backend.conversations()))
+
+    @work(thread=True, exit_on_error=False, name="Opening the conversation", group="chats")
+    def load_conversation(self, target: MessagePump, conversation_id: str) -> None:
+        turns = self.backend.conversation(conversation_id)
+        target.post_message(m.ConversationLoaded(conversation_id, turns))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker becomes a notification: title and one line."""
+        if event.state != WorkerState.ERROR or event.worker.error is None:
+            return
+        error = event.worker.error
+        log.error("%s failed", event.worker.name, exc_info=error)
+        self.notify(one_line(error), title=f"{event.worker.name} failed", severity="error")
+        if event.worker.name == "Opening the index":
+            self.index_ready.set()
+            self.index_state = self.index_state.but(phase="failed", error=one_line(error))
+
+    # what the workers report --------------------------------------------------------------
+    def on_engine_opened(self, message: m.EngineOpened) -> None:
+        self.index_ready.set()
+        self._show_status(message.status)
+        self.index_state = self.index_state.but(phase="idle")
+        self.watch_folder()
+        self.start_model()
+        self.load_files()
+
+    def on_watch_started(self, message: m.WatchStarted) -> None:
+        self.live = message.live
+        if self.index_state.phase != "syncing":
+            self.index_state = self.index_state.but(phase="watching" if self.live else "idle")
+        if message.reason:
+            log.info("not watching: %s", message.reason)
+
+    def on_index_event(self, message: m.IndexEvent) -> None:
+        before = self.index_state
+        self.index_state = next_state(before, message.event, self._clock, self.live)
+        if self.index_state.degraded and not before.degraded:
+            self.notify(self.index_state.degraded, title="Watcher degraded", severity="warning")
+        for path, state in file_changes(message.event, self.file_states):
+            if state is None:
+                self.file_states.pop(path, None)
+            else:
+                self.file_states[path] = state
+            for screen in self.screen_stack:
+                if isinstance(screen, FolderScreen):
+                    screen.apply(path, state)
+        if before.phase == "syncing" and self.index_state.phase != "syncing":
+            self.load_files()
+
+    def on_files_loaded(self, message: m.FilesLoaded) -> None:
+        self.file_states = message.states
+        for screen in self.screen_stack:
+            if isinstance(screen, FolderScreen):
+                screen.reload()
+
+    def on_status_loaded(self, message: m.StatusLoaded) -> None:
+        self._show_status(message.status)
+
+    def on_model_state(self, message: m.ModelState) -> None:
+        was_down = self.index_state.model_ready is False
+        self.index_state = self.index_state.but(model=message.text, model_ready=message.ready)
+        if message.ready is False and not was_down:
+            note = f"{message.text}. Questions still get the closest passages."
+            self.notify(note, title="Model", severity="warning")
+
+    def _show_status(self, status: dict[str, Any]) -> None:
+        self.index_state = self.index_state.but(
+            files=int(status.get("files", 0)),
+            chunks=int(status.get("chunks", 0)),
+            embedding_model=str(status.get("embedding_model", "")),
+        )
+
+    async def on_unmount(self) -> None:
+        self.stop_answer()
+        self.backend.close()

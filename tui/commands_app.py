@@ -1,0 +1,31 @@
+"""`docsight app DIR` (and plain `docsight DIR`): the terminal UI."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tui.cli import common_options, config_path_from, data_dir_from, folder_from, settings_from
+
+
+def register(subparsers: Any) -> None:
+    app = subparsers.add_parser(
+        "app", parents=[common_options()], help="open the terminal UI on a folder (the default)"
+    )
+    app.add_argument("dir", nargs="?", default=".", help="the folder (default: here)")
+    app.set_defaults(func=run_app)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from tui.app import DocsightApp
+    from tui.widgets.backend import EngineBackend
+
+    settings = settings_from(args)
+    backend = EngineBackend(
+        folder_from(args), settings, data_dir_from(args), config_path=config_path_from(args)
+    )
+    try:
+        DocsightApp(backend, settings.tui).run()
+    finally:
+        backend.close()
+    return 0

@@ -1,0 +1,85 @@
+"""Saved conversations: resume one (Enter), delete one (d), or start a new chat (n)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui import messages as m
+from tui.widgets.safe import snippet
+
+if TYPE_CHECKING:
+    from tui.app import DocsightApp
+
+
+def conversation_line(info: m.ConversationInfo) -> Text:
+    text = Text(snippet(info.title or "(untitled)", 52), style="bold", end="")
+    text.append(f"  {info.turns} question{'s' if info.turns != 1 else ''}", style="dim")
+    if info.updated:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
+        text.append(f"  {when}", style="dim")
+    return text
+
+
+class ConversationsScreen(ModalScreen[str | None]):
+    """Dismissed with the id of the conversation to resume, or None."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Close", id="close"),
+        Binding("d,delete", "delete", "Delete", id="delete_conversation"),
+        Binding("n", "new", "New chat", id="new_conversation"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conversations: list[m.ConversationInfo] = []
+
+    @property
+    def docsight(self) -> DocsightApp:
+        return cast("DocsightApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="conversations-box"):
+            yield Static("Conversations", id="conversations-title")
+            yield OptionList(id="conversations")
+            yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.docsight.load_conversations(self)
+
+    def on_conversations_loaded(self, message: m.ConversationsLoaded) -> None:
+        self.conversations = message.conversations
+        options = self.query_one(OptionList)
+        keep = options.highlighted
+        options.clear_options()
+        if not self.conversations:
+            empty = Text("no saved conversations yet", style="dim")
+            options.add_option(Option(empty, disabled=True))
+            return
+        options.add_options(Option(conversation_line(c), id=c.id) for c in self.conversations)
+        options.highlighted = min(keep or 0, len(self.conversations) - 1)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def action_delete(self) -> None:
+        index = self.query_one(OptionList).highlighted
+        if index is None or index >= len(self.conversations):
+            return
+        chosen = self.conversations[index]
+        self.docsight.delete_conversation(self, chosen.id)
+        self.notify(f"deleted: {snippet(chosen.title, 40)}", title="Conversations")
+
+    async def action_new(self) -> None:
+        self.dismiss(None)
+        await self.docsight.action_new_chat()

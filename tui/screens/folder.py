@@ -1,0 +1,99 @@
+"""The folder browser: every file with its index state; open one, or ask about it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static, Tree
+
+from tui import messages as m
+from tui.screens.viewer import ViewerScreen
+from tui.widgets.folder_tree import STATE_STYLE, FolderTree, describe
+from tui.widgets.safe import clean
+
+if TYPE_CHECKING:
+    from tui.app import DocsightApp
+
+
+def detail(state: m.FileState | None, path: str) -> Text:
+    """The line under the tree: the selected path and its full state (the failure reason)."""
+    text = Text(clean(path or "/"), style="bold", end="")
+    if state is not None:
+        text.append("  ")
+        text.append(clean(describe(state)), style=STATE_STYLE[state.state])
+        if state.state == "failed" and state.reason:
+            text.append(f": {clean(state.reason)}", style="red")
+    return text
+
+
+class FolderScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("a", "ask_here", "Ask about this", id="ask_here"),
+    ]
+
+    @property
+    def docsight(self) -> DocsightApp:
+        return cast("DocsightApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        from tui.widgets.status_line import StatusLine
+
+        yield Input(placeholder="Filter by name (/)", id="filter")
+        yield FolderTree(self.docsight.backend.folder.name + "/", id="tree")
+        yield Static(id="file-detail")
+        yield StatusLine()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one(FolderTree).focus()
+
+    def reload(self) -> None:
+        self.query_one(FolderTree).load(self.docsight.file_states)
+        self._show_detail()
+
+    def apply(self, path: str, state: m.FileState | None) -> None:
+        self.query_one(FolderTree).apply(path, state)
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(FolderTree).set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.query_one(FolderTree).focus()
+
+    @on(Tree.NodeHighlighted)
+    def _show_detail(self) -> None:
+        tree = self.query_one(FolderTree)
+        path = tree.selected_path or ""
+        self.query_one("#file-detail", Static).update(detail(tree.states.get(path), path))
+
+    @on(Tree.NodeSelected)
+    def open_file(self, event: Tree.NodeSelected[str]) -> None:
+        path = event.node.data or ""
+        if path and not path.endswith("/"):
+            self.app.push_screen(ViewerScreen([m.SourceRef(0, path, None, None)], 0))
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        field = self.query_one("#filter", Input)
+        if field.has_focus and field.value:
+            field.value = ""
+            self.query_one(FolderTree).focus()
+        else:
+            self.dismiss()
+
+    def action_ask_here(self) -> None:
+        """Ask a question scoped to the selected file or directory."""
+        path = self.query_one(FolderTree).selected_path
+        self.docsight.switch_to_main().set_scope(path or None)

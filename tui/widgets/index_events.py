@@ -1,0 +1,60 @@
+"""Engine events -> what the status line and the folder browser show. Pure functions."""
+
+from __future__ import annotations
+
+import time
+
+from engine import events as ev
+from tui.messages import FileState, IndexState
+
+FileChange = tuple[str, FileState | None]  # path, new state (None: gone)
+
+
+class SyncClock:
+    """Measures the rate of the current sync phase ("files/s", "chunks/s")."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.started = 0.0
+
+    def rate(self, phase: str, done: int, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        if phase != self.phase:
+            self.phase, self.started = phase, now
+            return None
+        elapsed = now - self.started
+        return done / elapsed if elapsed > 0.5 else None
+
+
+def next_state(state: IndexState, event: object, clock: SyncClock, live: bool) -> IndexState:
+    """The status after one engine event."""
+    if isinstance(event, ev.SyncStarted):
+        clock.phase = ""
+        return state.but(phase="syncing", done=0, total=0, rate=None)
+    if isinstance(event, ev.SyncProgress):
+        unit = "chunks" if event.phase == "embed" else "files"
+        rate = clock.rate(event.phase, event.done)
+        return state.but(phase="syncing", done=event.done, total=event.total, unit=unit, rate=rate)
+    if isinstance(event, ev.SyncFinished):
+        chunks = getattr(event.report, "chunks_total", state.chunks)
+        return state.but(phase="watching" if live else "idle", chunks=chunks, rate=None)
+    if isinstance(event, ev.WatcherDegraded):
+        return state.but(degraded=event.reason)
+    return state
+
+
+def file_changes(event: object, states: dict[str, FileState]) -> list[FileChange]:
+    """How one engine event changes the folder browser (`states`: what it shows now)."""
+    if isinstance(event, ev.FileIndexed):
+        return [(event.path, FileState(event.path, "indexed", chunks=event.chunks))]
+    if isinstance(event, ev.FileRemoved):
+        return [(event.path, None)]
+    if isinstance(event, ev.FileMoved):
+        old = states.get(event.old_path)
+        chunks = old.chunks if old is not None else 0
+        return [(event.old_path, None), (event.path, FileState(event.path, "indexed", chunks))]
+    if isinstance(event, ev.FileFailed):
+        return [(event.path, FileState(event.path, "failed", reason=event.reason))]
+    if isinstance(event, ev.FileSkipped):
+        return [(event.path, FileState(event.path, "ignored", reason=event.reason))]
+    return []
