@@ -366,10 +366,10 @@ def passages_answer(contexts: Sequence[Context]) -> str:
     return "\n\n".join(parts)
 
 
-def embed_with(embedder: Any) -> cite.Embed:
-    """The engine's encoder as the attribution's `embed` (rows are normalised)."""
+def embed_with(embedder: Callable[[], Any]) -> cite.Embed:
+    """The engine's encoder (loaded on first use) as the attribution's `embed`."""
 
     def embed(texts: list[str]) -> np.ndarray:
-        return np.asarray(embedder.embed_documents(texts))
+        return np.asarray(embedder().embed_documents(texts))
 
     return embed

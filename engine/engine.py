@@ -192,7 +192,11 @@ class Engine:
     def answerer(self) -> Answerer:
         """Questions about this folder, answered from its index (close it after use)."""
         return open_answerer(
-            self.settings, self.data_dir, self.index_dir, self.search, embed_with(self.embedder)
+            self.settings,
+            self.data_dir,
+            self.index_dir,
+            self.search,
+            embed_with(lambda: self.embedder),
         )
 
 

@@ -238,13 +238,13 @@ def ensure_server(
         try:
             if problem:
                 raise LLMUnavailable(problem)
-            return _ensure_plan(plan_vllm(settings, free_port()), data_dir, say)
+            return ensure_plan(plan_vllm(settings, free_port()), data_dir, say)
         except LLMUnavailable as error:
             say(f"vLLM unavailable ({error}); using the bundled CPU model")
             bundled = replace(settings.llm, backend="llamacpp", model="", gguf="")
             fallback = replace(settings, llm=bundled)
-            return _ensure_plan(plan_llamacpp(fallback, free_port()), data_dir, say)
-    return _ensure_plan(plan_llamacpp(settings, free_port()), data_dir, say)
+            return ensure_plan(plan_llamacpp(fallback, free_port()), data_dir, say)
+    return ensure_plan(plan_llamacpp(settings, free_port()), data_dir, say)
 
 
 def external_endpoint(settings: Settings) -> Endpoint:
@@ -260,7 +260,7 @@ def external_endpoint(settings: Settings) -> Endpoint:
     return Endpoint(base_url, model, settings.llm.backend, context, api_key or "not-needed")
 
 
-def _ensure_plan(plan: ServerPlan, data_dir: Path, say: StateSink) -> Endpoint:
+def ensure_plan(plan: ServerPlan, data_dir: Path, say: StateSink) -> Endpoint:
     with _start_lock(data_dir):
         record = read_record(data_dir)
         if record and record.get("key") == plan.key and alive(record.get("supervisor_pid")):
@@ -306,7 +306,7 @@ def _spawn_supervisor(plan: ServerPlan, data_dir: Path) -> None:
 
 
 def _wait_ready(plan: ServerPlan, data_dir: Path, say: StateSink) -> dict[str, Any]:
-    deadline = time.monotonic() + plan.ready_timeout
+    deadline = time.monotonic() + plan.ready_timeout + 15  # the supervisor's reason first
     said = 0.0
     while time.monotonic() < deadline:
         record = read_record(data_dir) or {}

@@ -78,7 +78,8 @@ class Supervisor:
                 touch_used(self.data_dir)
                 return True
             time.sleep(POLL_S)
-        self.record("failed", reason="the server was not ready in time")
+        wait = float(self.plan["ready_timeout"])
+        self.record("failed", reason=f"the server was not ready after {wait:.0f} s")
         self.stop_server()
         return False
 

@@ -1,7 +1,8 @@
 """The app's side of the answer API: start the model, stream an answer, conversations.
 
-When no model can answer (no answer module in this build, the server down), the question
-still gets the retrieved passages and a one-line reason, as `docsight ask` does.
+A thin translation between `engine.answer` (contexts, the `ask --json` document) and the
+app's plain data (`SourceRef`, `AnswerResult`). When no model can answer, the question still
+gets the retrieved passages and a one-line reason, as `docsight ask` does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.answer import Answer, Answerer, Context
+from engine.errors import DocsightError
+from engine.llm_server import ensure_server
 from tui.messages import AnswerResult, ConversationInfo, SourceRef
 
 ModelSink = Callable[[str, "bool | None"], None]
@@ -31,14 +35,69 @@ def ref_from_hit(n: int, hit: Any, cited: bool = False, by: str = "") -> SourceR
     )
 
 
+def ref_from_context(context: Context, by: str = "") -> SourceRef:
+    return ref_from_hit(context.n, context, cited=bool(by), by=by)
+
+
+def ref_from_json(entry: dict[str, Any], known: dict[int, Context]) -> SourceRef:
+    """A saved citation; text, heading and score come from the contexts when at hand."""
+    context = known.get(int(entry["n"]))
+    return SourceRef(
+        n=int(entry["n"]),
+        path=str(entry["path"]),
+        start_line=entry.get("start_line"),
+        end_line=entry.get("end_line"),
+        page=entry.get("page"),
+        heading=context.heading if context else "",
+        score=context.score if context else None,
+        text=context.text if context else "",
+        cited=bool(entry.get("by")),
+        by=str(entry.get("by") or ""),
+    )
+
+
+def result_from(question: str, document: dict[str, Any], contexts: list[Context]) -> AnswerResult:
+    known = {context.n: context for context in contexts}
+    return AnswerResult(
+        question,
+        answer=str(document.get("answer", "")),
+        generated=bool(document.get("generated")),
+        incomplete=bool(document.get("incomplete")),
+        reason=str(document.get("reason") or ""),
+        citations=[ref_from_json(entry, known) for entry in document.get("citations", [])],
+        sources=[ref_from_json(entry, known) for entry in document.get("sources", [])],
+        conversation_id=document.get("conversation_id"),
+        model=str(document.get("model") or ""),
+    )
+
+
 class Answers:
     def __init__(self, engine: Any, data_dir: Path) -> None:
         self.engine = engine
         self.data_dir = data_dir
-        self.unavailable = "no answer module in this build"
+        self._answerer: Answerer | None = None
+        self._on_state: ModelSink = lambda text, ready: None
+        self._lock = threading.Lock()
+
+    @property
+    def answerer(self) -> Answerer:
+        with self._lock:
+            if self._answerer is None:
+                self._answerer = self.engine.answerer()
+            return self._answerer
 
     def start_model(self, on_state: ModelSink) -> None:
-        on_state(f"model unavailable: {self.unavailable}", False)
+        """Start (or find) the model server now, so the first question does not wait."""
+        self._on_state = on_state
+        on_state("starting the model...", None)
+        try:
+            endpoint = ensure_server(
+                self.engine.settings, self.data_dir, lambda line: on_state(line, None)
+            )
+        except DocsightError as error:
+            on_state(f"unavailable: {error}", False)
+            return
+        on_state(f"{endpoint.backend} {endpoint.model}: ready", True)
 
     def ask(
         self,
@@ -49,7 +108,22 @@ class Answers:
         on_token: Callable[[str], None],
         cancel: threading.Event,
     ) -> AnswerResult:
-        return self.passages_only(question, prefixes, self.unavailable, on_sources)
+        result: Answer = self.answerer.ask(
+            question,
+            prefixes=prefixes,
+            conversation_id=conversation_id,
+            on_contexts=lambda contexts: on_sources(
+                [ref_from_context(c) for c in reversed(contexts)]
+            ),
+            on_token=on_token,
+            on_state=lambda line: self._on_state(line, None),
+            cancel=cancel,
+        )
+        if result.generated:
+            self._on_state(f"{result.model}: ready", True)
+        elif result.reason and result.contexts:
+            self._on_state(f"unavailable: {result.reason}", False)
+        return result_from(question, result.as_json(), result.contexts)
 
     def passages_only(
         self,
@@ -64,13 +138,20 @@ class Answers:
         return AnswerResult(question, generated=False, reason=reason, sources=refs)
 
     def conversations(self) -> list[ConversationInfo]:
-        return []
+        return [
+            ConversationInfo(summary.id, summary.title, summary.turns, summary.updated)
+            for summary in self.answerer.conversations.list()
+        ]
 
     def conversation(self, conversation_id: str) -> list[AnswerResult]:
-        return []
+        turns = self.answerer.conversations.turns(conversation_id)
+        return [result_from(turn.question, turn.result, []) for turn in turns]
 
     def delete_conversation(self, conversation_id: str) -> None:
-        return None
+        self.answerer.conversations.delete(conversation_id)
 
     def close(self) -> None:
-        return None
+        with self._lock:
+            if self._answerer is not None:
+                self._answerer.close()
+                self._answerer = None
