@@ -91,9 +91,10 @@ class ChatClient:
             )
         except Exception as error:
             raise LLMUnavailable(describe(error, self.endpoint)) from error
-        received = False
+        received = chunks = False
         try:
             for chunk in response:
+                chunks = True
                 if cancel is not None and cancel.is_set():
                     return
                 choices = getattr(chunk, "choices", None)
@@ -108,6 +109,22 @@ class ChatClient:
             raise LLMUnavailable(reason) from error
         finally:
             response.close()
+        if not chunks:
+            raise LLMUnavailable(self._why_empty(messages))
+
+    def _why_empty(self, messages: list[Message]) -> str:
+        """llama-cpp-python answers a streamed request it rejects with an empty stream; the
+        same request unstreamed says why (a 400 for a prompt over the context, say)."""
+        try:
+            # one retry: the server may have closed the connection the stream used
+            self._openai.with_options(max_retries=1).chat.completions.create(
+                model=self.endpoint.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=1,
+            )
+        except Exception as error:
+            return describe(error, self.endpoint)
+        return f"the model server at {self.endpoint.base_url} sent an empty answer"
 
     def count_tokens(self, text: str) -> int:
         """Tokens in `text` by the server's own tokenizer; a safe over-estimate without one."""

@@ -1,0 +1,94 @@
+"""Answer latency and citations over docsight's own guide (docs/), with the default CPU
+configuration: the bundled encoder, Milvus Lite, the managed llama.cpp server with the
+bundled SmolLM2-135M-Instruct.
+
+For the first N questions of bench/questions.json: retrieval time, time to first token, total
+time; how many answers cite, and whether the model or docsight's attribution made the
+citations; and how often a citation points at the file that holds the answer. The server is
+started before the clock runs (its start is reported separately). Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, emit, median, percentile
+
+from engine.config import Settings
+from engine.engine import Engine
+from engine.llm_server import ensure_server, stop_server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=10)
+    args = parser.parse_args()
+    questions = json.loads((ROOT / "bench" / "questions.json").read_text())["docs"]
+    questions = questions[: args.questions]
+    with tempfile.TemporaryDirectory() as scratch:
+        folder, data_dir = Path(scratch) / "docs", Path(scratch) / "data"
+        shutil.copytree(ROOT / "docs", folder)
+        settings = Settings()
+        started = time.monotonic()
+        endpoint = ensure_server(settings, data_dir)
+        server_start = time.monotonic() - started
+        try:
+            with Engine(folder, settings, data_dir) as engine:
+                engine.sync()
+                rows = ask_all(engine, questions)
+        finally:
+            stop_server(data_dir)
+    emit(summary(rows, endpoint.model, server_start))
+
+
+def ask_all(engine: Engine, questions: list[dict[str, str]]) -> list[dict[str, object]]:
+    answerer = engine.answerer()
+    answerer.ask("warm-up: what is docsight?")  # loads the encoder, warms the server
+    rows = []
+    for item in questions:
+        result = answerer.ask(item["question"])
+        cited_paths = {c["path"] for c in result.citations}
+        rows.append(
+            {
+                "retrieve": result.timings.get("retrieve", 0.0),
+                "first_token": result.timings.get("first_token", float("nan")),
+                "total": result.seconds,
+                "generated": result.generated,
+                "cited": bool(result.citations),
+                "by_model": sum(c["by"] == "model" for c in result.citations),
+                "by_attribution": sum(c["by"] == "attribution" for c in result.citations),
+                "cites_answer_file": item["path"] in cited_paths,
+            }
+        )
+    answerer.close()
+    return rows
+
+
+def summary(rows: list[dict[str, object]], model: str, server_start: float) -> dict[str, object]:
+    def column(name: str) -> list[float]:
+        return [float(row[name]) for row in rows]  # type: ignore[arg-type]
+
+    return {
+        "bench": "answer_latency",
+        "model": model,
+        "questions": len(rows),
+        "server_start_s": round(server_start, 2),
+        "retrieve_median_s": round(median(column("retrieve")), 3),
+        "first_token_median_s": round(median(column("first_token")), 2),
+        "total_median_s": round(median(column("total")), 2),
+        "total_p95_s": round(percentile(column("total"), 0.95), 2),
+        "generated": sum(bool(row["generated"]) for row in rows),
+        "answers_with_citation": sum(bool(row["cited"]) for row in rows),
+        "citations_by_model": int(sum(column("by_model"))),
+        "citations_by_attribution": int(sum(column("by_attribution"))),
+        "cites_the_answer_file": sum(bool(row["cites_answer_file"]) for row in rows),
+    }
+
+
+if __name__ == "__main__":
+    main()
