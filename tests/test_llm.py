@@ -434,3 +434,28 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         cwd=REPO,
     )
+
+
+def test_a_server_named_by_base_url_is_used_as_it_is(data_dir: Path, notes: Path) -> None:
+    managed = ensure_server(Settings(), data_dir)
+    settings = Settings()
+    settings = replace(
+        settings, llm=replace(settings.llm, backend="openai", base_url=managed.base_url)
+    )
+    endpoint = ensure_server(settings, data_dir / "elsewhere")
+    assert (endpoint.base_url, endpoint.model) == (managed.base_url, managed.model)
+    assert endpoint.managed_pid is None and not (data_dir / "elsewhere" / "llm").exists()
+
+
+def test_with_no_model_at_all_ask_still_answers_with_passages(notes: Path, data_dir: Path) -> None:
+    env_url = f"http://127.0.0.1:{free_port()}/v1"
+    done = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "ask", str(notes), QUESTION, "--json",
+         "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env={**os.environ, "DOCSIGHT_LLM__BASE_URL": env_url},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["generated"] is False and "no model server answers" in result["reason"]
+    assert result["sources"][0]["path"] == "ops/keys.md" and "keyctl rotate" in result["answer"]
