@@ -21,3 +21,16 @@ def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if key.startswith("DOCSIGHT_") and key not in ("DOCSIGHT_DATA_DIR", "DOCSIGHT_CONFIG"):
             monkeypatch.delenv(key)
     return home
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    """A small folder of notes: a markdown runbook, a text file and a secret never indexed."""
+    root = tmp_path / "notes"
+    (root / "ops").mkdir(parents=True)
+    (root / "ops" / "keys.md").write_text(
+        "# Keys\n\nRotate the signing key every 90 days with keyctl rotate.\n"
+    )
+    (root / "garden.txt").write_text("Water the tomatoes every evening in July.\n")
+    (root / ".env").write_text("SECRET=1\n")
+    return root

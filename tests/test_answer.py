@@ -129,17 +129,6 @@ def test_conversations_keep_turns_in_order_and_can_be_deleted(tmp_path: Path) ->
     store.close()
 
 
-@pytest.fixture
-def notes(tmp_path: Path) -> Path:
-    root = tmp_path / "notes"
-    (root / "ops").mkdir(parents=True)
-    (root / "ops" / "keys.md").write_text(
-        "# Keys\n\nRotate the signing key every 90 days with keyctl rotate.\n"
-    )
-    (root / "garden.txt").write_text("Water the tomatoes every evening in July.\n")
-    return root
-
-
 def test_without_a_model_the_answer_is_the_best_passages(notes: Path, tmp_path: Path) -> None:
     embedder = make_embedder(Settings().embedding)
     with open_engine(notes, tmp_path / "data", embedder) as engine:

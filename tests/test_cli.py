@@ -26,18 +26,6 @@ STATUS_KEYS = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def notes(tmp_path: Path) -> Path:
-    root = tmp_path / "notes"
-    (root / "ops").mkdir(parents=True)
-    (root / "ops" / "keys.md").write_text(
-        "# Keys\n\nRotate the signing key every 90 days with keyctl rotate.\n"
-    )
-    (root / "garden.txt").write_text("Water the tomatoes every evening in July.\n")
-    (root / ".env").write_text("SECRET=1\n")
-    return root
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

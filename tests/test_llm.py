@@ -56,18 +56,6 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     stop_server(path)  # never leave a server behind
 
 
-@pytest.fixture
-def notes(tmp_path: Path) -> Path:
-    root = tmp_path / "notes"
-    (root / "ops").mkdir(parents=True)
-    (root / "ops" / "keys.md").write_text(
-        "# Keys\n\n## Rotation\n\nRotate the signing key every 90 days.\n"
-        "Use the command `keyctl rotate --all` on the signer host.\n"
-    )
-    (root / "garden.txt").write_text("Water the tomatoes every evening in July.\n")
-    return root
-
-
 def answerer_for(engine: object, settings: Settings, data_dir: Path, **kw: object) -> Answerer:
     return Answerer(
         settings,
