@@ -3,15 +3,19 @@
 The watcher knows nothing of any UI: it calls `on_event` with engine events. File events
 only collect paths; a worker thread waits for `debounce_ms` of quiet (or `max_wait_ms` of
 a continuous stream) and syncs the collected paths in one batch. A change to an ignore
-file, or events the system lost, turn the next batch into a full sync.
+file, or events the system lost, turn the next batch into a full sync. A directory in a
+batch becomes the files below it (on disk, or in the catalog when it is gone), so a batch
+never costs a scan of the whole folder.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +27,7 @@ from watchdog.observers.polling import PollingObserver
 from engine.engine import Engine
 from engine.errors import DocsightError
 from engine.events import Event, WatcherDegraded
-from engine.scan import EDITOR_NAMES, IGNORE_FILES
+from engine.scan import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
 from engine.sync import Cancelled
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,29 @@ INOTIFY_HELP = (
     "the system refused more file watches (inotify limit); polling instead. "
     "Raise it with: sudo sysctl fs.inotify.max_user_watches=524288"
 )
+OVERFLOW_HELP = (
+    "the system dropped file events (its event queue overflowed); rescanning the folder. "
+    "Raise the queue with: sudo sysctl fs.inotify.max_queued_events=65536"
+)
+
+
+class _OverflowAlarm(logging.Handler):
+    """watchdog rebuilds its inotify watches when the kernel's event queue overflows and
+    tells only its log; that log record is the one signal that events were lost. All
+    inotify observers of a process share one queue, so every watcher rescans."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.watchers: weakref.WeakSet[Watcher] = weakref.WeakSet()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in str(record.msg).lower():
+            for watcher in list(self.watchers):
+                watcher.events_lost()
+
+
+_ALARM = _OverflowAlarm()
+logging.getLogger("watchdog.observers").addHandler(_ALARM)
 
 
 class _Collector(FileSystemEventHandler):
@@ -47,6 +74,24 @@ class _Collector(FileSystemEventHandler):
             return  # a directory's mtime changes with every file event inside it
         paths = [event.src_path, getattr(event, "dest_path", "")]
         self.watcher.touch([os.fsdecode(p) for p in paths if p])
+
+
+def _files_below(directory: str, root: str) -> list[str]:
+    """Relative paths of the files below `directory`, skipping what is never indexed."""
+    found: list[str] = []
+    for parent, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
+        base = Path(os.path.relpath(parent, root)).as_posix()
+        found += [f"{base}/{name}" for name in filenames if not EDITOR_NAMES.match(name)]
+    return found
+
+
+def _known_below(known: list[str], directory: str) -> list[str]:
+    """The paths of sorted `known` that lie below `directory`."""
+    prefix = directory + "/"
+    start = bisect.bisect_left(known, prefix)
+    end = bisect.bisect_left(known, directory + "0")  # "0" sorts right after "/"
+    return known[start:end]
 
 
 class Watcher:
@@ -87,6 +132,7 @@ class Watcher:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop watching; a sync in progress ends between two files, nothing half-written."""
+        _ALARM.watchers.discard(self)
         if self._observer is not None:
             self._observer.stop()
         with self._cond:
@@ -114,6 +160,7 @@ class Watcher:
         try:
             observer.schedule(_Collector(self), self._root, recursive=True)
             observer.start()
+            _ALARM.watchers.add(self)
             return observer
         except OSError as error:
             log.warning("inotify failed (%s); falling back to polling", error)
@@ -149,15 +196,37 @@ class Watcher:
             self._full = True
             self._cond.notify_all()
 
+    def events_lost(self) -> None:
+        """The system dropped events: say so once, and rescan the whole folder."""
+        self._degrade(OVERFLOW_HELP)
+        self.request_full_sync()
+
     def _relative(self, path: str) -> str | None:
         if any(path == n or path.startswith(n + os.sep) for n in self._never):
             return None
         if path == self._root or not path.startswith(self._root + os.sep):
             return None
         rel = Path(os.path.relpath(path, self._root)).as_posix()
-        if EDITOR_NAMES.match(rel.rsplit("/", 1)[-1]):
-            return None
+        parts = rel.split("/")
+        if EDITOR_NAMES.match(parts[-1]) or SKIPPED_DIRS.intersection(parts):
+            return None  # a save in progress, or .git and its kin: never indexed
         return rel
+
+    def _expand(self, paths: set[str]) -> list[str]:
+        """Files only: a directory becomes the files below it, on disk or, when it is
+        gone, in the catalog (the sync then sees them gone, or moved)."""
+        files: set[str] = set()
+        known: list[str] | None = None
+        for rel in paths:
+            absolute = os.path.join(self._root, rel)
+            if os.path.isdir(absolute) and not os.path.islink(absolute):
+                files.update(_files_below(absolute, self._root))
+                continue
+            files.add(rel)
+            if not os.path.lexists(absolute):
+                known = sorted(self.engine.catalog.files()) if known is None else known
+                files.update(_known_below(known, rel))
+        return sorted(files)
 
     # the worker ---------------------------------------------------------------------------
     def _run(self) -> None:
@@ -165,9 +234,8 @@ class Watcher:
             batch = self._next_batch()
             if batch is None:
                 return
-            paths, full = batch
             try:
-                self.engine.sync(None if full else sorted(paths), self.on_event, self._cancel)
+                self._sync(*batch)
             except Cancelled:
                 return
             except DocsightError as error:
@@ -179,6 +247,12 @@ class Watcher:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _sync(self, paths: set[str], full: bool) -> None:
+        scope = None if full else self._expand(paths)
+        if scope == []:
+            return  # only empty directories came or went
+        self.engine.sync(scope, self.on_event, self._cancel)
 
     def _next_batch(self) -> tuple[set[str], bool] | None:
         with self._cond:
