@@ -10,13 +10,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from functools import partial
 from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
-from textual.dom import DOMNode
 from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
@@ -25,17 +22,15 @@ from textual.worker import Worker, WorkerState
 
 from engine.config import TUISettings
 from tui import messages as m
+from tui.keys import APP_BINDINGS, binding_ids, help_sections, palette_commands
 from tui.messages import one_line, poster
 from tui.screens.conversations import ConversationsScreen
 from tui.screens.folder import FolderScreen
-from tui.screens.help import HelpScreen, Section
+from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
-from tui.screens.viewer import ViewerScreen
 from tui.widgets.backend import Backend
 from tui.widgets.index_events import SyncClock, file_changes, next_state
-from tui.widgets.question import QuestionInput
-from tui.widgets.source_view import SourceView, highlight
-from tui.widgets.sources_pane import SourcesPane
+from tui.widgets.source_view import highlight
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +38,10 @@ ANSI_THEMES = {True: "ansi-dark", False: "ansi-light"}  # the terminal's own 16 
 OPEN_TIMEOUT_S = 600.0  # how long a question waits for the index to open
 
 
-def help_sections() -> list[Section]:
-    return [
-        ("Everywhere", DocsightApp.BINDINGS),
-        ("Chat", [*MainScreen.BINDINGS, *QuestionInput.BINDINGS]),
-        ("Sources", SourcesPane.BINDINGS),
-        ("Source viewer", [*ViewerScreen.BINDINGS, *SourceView.BINDINGS]),
-        ("Folder browser", FolderScreen.BINDINGS),
-        ("Conversations", ConversationsScreen.BINDINGS),
-    ]
-
-
-def binding_ids(sections: Iterable[Section]) -> set[str]:
-    """Every name `[tui.keys]` may rebind."""
-    return {b.id for _, bindings in sections for b in bindings if isinstance(b, Binding) and b.id}
-
-
 class DocsightApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "docsight"
-    BINDINGS = [
-        Binding("ctrl+n", "new_chat", "New chat", id="new_chat"),
-        Binding("ctrl+o", "files", "Files", id="files"),
-        Binding("ctrl+r", "conversations", "Chats", id="conversations"),
-        Binding("f1", "help", "Help", id="help"),
-        Binding("ctrl+s", "sync", "Sync now", id="sync", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="quit", show=False, priority=True),
-    ]
+    BINDINGS = APP_BINDINGS
     index_state: reactive[m.IndexState] = reactive(m.IndexState())
 
     def __init__(self, backend: Backend, tui: TUISettings | None = None) -> None:
@@ -95,12 +67,13 @@ class DocsightApp(App[None]):
         if name not in self.available_themes:
             self.notify(f"unknown theme {name!r} (tui.theme)", title="Settings", severity="warning")
             name = "textual-dark"
-        if self.console.color_system in ("standard", "windows") and name.startswith("textual-"):
+        sixteen = self.console.color_system in ("standard", "windows") and not self.is_headless
+        if sixteen and name.startswith("textual-"):
             name = ANSI_THEMES[name != "textual-light"]  # 16 colours: the terminal's palette
         self.theme = name
 
     def _apply_keymap(self, keymap: dict[str, str]) -> None:
-        unknown = sorted(set(keymap) - binding_ids(help_sections()))
+        unknown = sorted(set(keymap) - binding_ids())
         if unknown:
             names = ", ".join(unknown)
             self.notify(
@@ -155,18 +128,8 @@ class DocsightApp(App[None]):
         return True
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every action: the app's own, then those of the screen and the focused widget."""
         yield from super().get_system_commands(screen)
-        seen = {"command_palette", "quit"}
-        bindings: list[tuple[Binding, DOMNode]]
-        bindings = [(b, self) for b in DocsightApp.BINDINGS if isinstance(b, Binding)]
-        bindings += [(a.binding, a.node) for a in screen.active_bindings.values() if a.enabled]
-        for binding, node in bindings:
-            if binding.id and binding.description and binding.action not in seen:
-                seen.add(binding.action)  # only named bindings: not every Input editing key
-                key = self._keymap.get(binding.id, binding.key)
-                run = partial(self.run_action, binding.action, node)
-                yield SystemCommand(binding.description, f"key: {key}", run)
+        yield from palette_commands(self, screen)
 
     # workers ------------------------------------------------------------------------------
     @work(thread=True, exit_on_error=False, name="Opening the index")

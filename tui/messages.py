@@ -115,6 +115,7 @@ class IndexState:
 
 
 # messages ---------------------------------------------------------------------------------
+# What a worker reports goes to the one screen (or the app) that asked: it does not bubble.
 def poster(target: MessagePump, message: Callable[..., Message]) -> Callable[..., None]:
     """A callback for engine threads: each call posts `message(*args)` to `target`."""
 
@@ -133,13 +134,13 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {reason}" if reason else type(error).__name__
 
 
-class EngineOpened(Message):
+class EngineOpened(Message, bubble=False):
     def __init__(self, status: dict[str, Any]) -> None:
         super().__init__()
         self.status = status
 
 
-class IndexEvent(Message):
+class IndexEvent(Message, bubble=False):
     """One engine event (engine.events), posted from the sync or watcher thread."""
 
     def __init__(self, event: object) -> None:
@@ -147,39 +148,39 @@ class IndexEvent(Message):
         self.event = event
 
 
-class StatusLoaded(Message):
+class StatusLoaded(Message, bubble=False):
     def __init__(self, status: dict[str, Any]) -> None:
         super().__init__()
         self.status = status
 
 
-class WatchStarted(Message):
+class WatchStarted(Message, bubble=False):
     def __init__(self, live: bool, reason: str = "") -> None:
         super().__init__()
         self.live = live
         self.reason = reason
 
 
-class FilesLoaded(Message):
+class FilesLoaded(Message, bubble=False):
     def __init__(self, states: dict[str, FileState]) -> None:
         super().__init__()
         self.states = states
 
 
-class ModelState(Message):
+class ModelState(Message, bubble=False):
     def __init__(self, text: str, ready: bool | None) -> None:
         super().__init__()
         self.text = text
         self.ready = ready
 
 
-class AnswerToken(Message):
+class AnswerToken(Message, bubble=False):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
 
 
-class AnswerSources(Message):
+class AnswerSources(Message, bubble=False):
     """Retrieval finished: what the answer will be built on (shown before the first token)."""
 
     def __init__(self, refs: list[SourceRef]) -> None:
@@ -187,7 +188,7 @@ class AnswerSources(Message):
         self.refs = refs
 
 
-class AnswerFinished(Message):
+class AnswerFinished(Message, bubble=False):
     """The end of a stream; `result` is None when the worker failed."""
 
     def __init__(self, result: AnswerResult | None) -> None:
@@ -195,13 +196,13 @@ class AnswerFinished(Message):
         self.result = result
 
 
-class ConversationsLoaded(Message):
+class ConversationsLoaded(Message, bubble=False):
     def __init__(self, conversations: list[ConversationInfo]) -> None:
         super().__init__()
         self.conversations = conversations
 
 
-class ConversationLoaded(Message):
+class ConversationLoaded(Message, bubble=False):
     def __init__(self, conversation_id: str, turns: list[AnswerResult]) -> None:
         super().__init__()
         self.conversation_id = conversation_id
@@ -217,7 +218,7 @@ class OpenSource(Message):
         self.index = index
 
 
-class SourceLoaded(Message):
+class SourceLoaded(Message, bubble=False):
     """A file read and highlighted for the viewer (`lines` are Rich Text objects)."""
 
     def __init__(self, source: SourceText, lines: list[Any]) -> None:

@@ -33,9 +33,15 @@ class ConversationsScreen(ModalScreen[str | None]):
     """Dismissed with the id of the conversation to resume, or None."""
 
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Close", id="close"),
-        Binding("d,delete", "delete", "Delete", id="delete_conversation"),
-        Binding("n", "new", "New chat", id="new_conversation"),
+        Binding("escape", "dismiss(None)", "Close", id="close", tooltip="Back to the chat"),
+        Binding(
+            "d,delete",
+            "delete",
+            "Delete",
+            id="delete_conversation",
+            tooltip="Delete the selected conversation",
+        ),
+        Binding("n", "new", "New chat", id="new_conversation", tooltip="Start a new conversation"),
     ]
 
     def __init__(self) -> None:

@@ -33,9 +33,17 @@ def detail(state: m.FileState | None, path: str) -> Text:
 
 class FolderScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "back", "Back", id="back"),
-        Binding("slash", "filter", "Filter", id="filter"),
-        Binding("a", "ask_here", "Ask about this", id="ask_here"),
+        Binding(
+            "escape", "back", "Back", id="back", tooltip="Clear the filter, else back to the chat"
+        ),
+        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter the tree by name"),
+        Binding(
+            "a",
+            "ask_here",
+            "Ask about this",
+            id="ask_here",
+            tooltip="Ask a question about the selected file or folder only",
+        ),
     ]
 
     @property

@@ -45,7 +45,7 @@ def key_rows(sections: Sequence[Section], keymap: dict[str, str]) -> KeyRows:
                 digits = True
                 continue
             key = keymap.get(binding.id or "", binding.key)
-            entries.append((key.replace(",", " / "), binding.description))
+            entries.append((key.replace(",", " / "), binding.tooltip or binding.description))
         if digits:
             entries.append(("1 ... 9", "Open citation [n]"))
         rows.append((title, [*entries, *BUILT_IN.get(title, [])]))

@@ -27,9 +27,28 @@ if TYPE_CHECKING:
 class MainScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
-        Binding("escape", "stop", "Stop", id="stop"),
-        Binding("ctrl+g", "focus_sources", "Sources", id="focus_sources"),
-        Binding("ctrl+l", "focus_question", "Question", id="focus_question", show=False),
+        Binding(
+            "escape",
+            "stop",
+            "Stop",
+            id="stop",
+            tooltip="Stop the answer in flight (keeps what arrived); else ask about all files",
+        ),
+        Binding(
+            "ctrl+g",
+            "focus_sources",
+            "Sources",
+            id="focus_sources",
+            tooltip="Move to the sources of the current answer",
+        ),
+        Binding(
+            "ctrl+l",
+            "focus_question",
+            "Question",
+            id="focus_question",
+            show=False,
+            tooltip="Back to the question input",
+        ),
     ]
 
     def __init__(self) -> None:

@@ -48,13 +48,29 @@ def ref_lines(ref: m.SourceRef, source: m.SourceText) -> tuple[int, int] | None:
 
 class ViewerScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape,q", "back", "Back", id="back"),
-        Binding("n", "cite(1)", "Next cite", id="next_citation"),
-        Binding("p", "cite(-1)", "Prev cite", id="previous_citation"),
-        Binding("slash", "find", "Find", id="find"),
+        Binding("escape,q", "back", "Back", id="back", tooltip="Close the search, else go back"),
+        Binding(
+            "n", "cite(1)", "Next cite", id="next_citation", tooltip="Next citation of the answer"
+        ),
+        Binding(
+            "p",
+            "cite(-1)",
+            "Prev cite",
+            id="previous_citation",
+            tooltip="Previous citation of the answer",
+        ),
+        Binding(
+            "slash", "find", "Find", id="find", tooltip="Search in this file (Enter: next match)"
+        ),
         Binding("f3", "find_again(1)", "Find next", id="find_next", show=False),
         Binding("shift+f3", "find_again(-1)", "Find previous", id="find_previous", show=False),
-        Binding("e", "edit", "Edit", id="edit"),
+        Binding(
+            "e",
+            "edit",
+            "Edit",
+            id="edit",
+            tooltip="Open $VISUAL or $EDITOR at this line; docsight comes back after",
+        ),
         *[Binding(str(n), f"jump({n})", f"Citation {n}", show=False) for n in range(1, 10)],
     ]
 

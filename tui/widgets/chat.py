@@ -45,6 +45,7 @@ class AnswerBlock(Vertical):
         super().__init__(classes="answer")
         self._stream: MarkdownStream | None = None
         self.text = ""
+        self.done = False
 
     def compose(self) -> ComposeResult:
         yield Markdown(classes="answer-body", open_links=False)
@@ -78,12 +79,14 @@ class AnswerBlock(Vertical):
             if self._stream is not None:
                 await self._stream.stop()
                 self._stream = None
+            self.done = True
 
     async def show(self, result: AnswerResult) -> None:
         """A finished answer (a resumed conversation): no streaming."""
         self.text = clean(result.answer) if result.generated else ""
         await self.body.update(self.text)
         self._show_outcome(result)
+        self.done = True
 
     def _show_outcome(self, result: AnswerResult) -> None:
         self.query_one(".answer-note", Static).update(outcome_note(result))
@@ -93,7 +96,7 @@ class AnswerBlock(Vertical):
         )
 
 
-HINT = (
+HINT = Text(
     "Ask a question about this folder. Answers cite their sources as [n]; "
     "ctrl+g moves to the sources, F1 lists every key."
 )

@@ -1,0 +1,115 @@
+"""Snapshots of every screen at 80x24 and 120x40, with the deterministic stand-in backend
+(tests/tui_standin.py), so they compare byte for byte. Update them after a deliberate
+change with `pytest tests/test_tui_snapshots.py --snapshot-update` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from engine.config import TUISettings
+from tests.tui_standin import StandInBackend
+from tui.app import DocsightApp
+from tui.screens.main import MainScreen
+from tui.widgets.chat import AnswerBlock
+from tui.widgets.question import QuestionInput
+
+SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+Compare = Callable[..., bool]
+Steps = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+def app_with(model_ready: bool = True, theme: str = "textual-dark") -> DocsightApp:
+    return DocsightApp(StandInBackend(model_ready=model_ready), TUISettings(theme=theme))
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let every worker finish and every message it posted be handled."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def opened(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+
+
+async def answered(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    pilot.app.screen.query_one(QuestionInput).value = "How do I rotate the signing key?"
+    await pilot.press("enter")
+    main = pilot.app.screen
+    assert isinstance(main, MainScreen)
+    for _ in range(200):
+        blocks = main.query(AnswerBlock)
+        if blocks and blocks.last().done:
+            break
+        await settle(pilot)
+    await settle(pilot)
+
+
+def then(*keys: str, first: Steps = answered) -> Steps:
+    async def steps(pilot: Pilot[Any]) -> None:
+        await first(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return steps
+
+
+@SIZES
+def test_main_screen_on_opening(snap_compare: Compare, size: tuple[int, int]) -> None:
+    assert snap_compare(app_with(), terminal_size=size, run_before=opened)
+
+
+@SIZES
+def test_main_screen_with_an_answer(snap_compare: Compare, size: tuple[int, int]) -> None:
+    assert snap_compare(app_with(), terminal_size=size, run_before=answered)
+
+
+@SIZES
+def test_main_screen_model_down(snap_compare: Compare, size: tuple[int, int]) -> None:
+    assert snap_compare(app_with(model_ready=False), terminal_size=size, run_before=answered)
+
+
+@SIZES
+def test_source_viewer_on_a_citation(snap_compare: Compare, size: tuple[int, int]) -> None:
+    steps = then("ctrl+g", "2")
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_source_viewer_search(snap_compare: Compare, size: tuple[int, int]) -> None:
+    steps = then("ctrl+g", "1", "slash", *"revoke", "enter")
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_folder_browser_on_a_failed_file(snap_compare: Compare, size: tuple[int, int]) -> None:
+    steps = then("ctrl+o", "down", "down", "down", "down", "down", first=opened)
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_conversations(snap_compare: Compare, size: tuple[int, int]) -> None:
+    assert snap_compare(app_with(), terminal_size=size, run_before=then("ctrl+r", first=opened))
+
+
+@SIZES
+def test_help(snap_compare: Compare, size: tuple[int, int]) -> None:
+    assert snap_compare(app_with(), terminal_size=size, run_before=then("f1", first=opened))
+
+
+@SIZES
+def test_command_palette(snap_compare: Compare, size: tuple[int, int]) -> None:
+    steps = then("ctrl+p", *"chat", first=opened)
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+def test_sixteen_colour_theme(snap_compare: Compare) -> None:
+    assert snap_compare(app_with(theme="ansi-dark"), terminal_size=(80, 24), run_before=answered)
