@@ -15,6 +15,8 @@ import os
 import socket
 import socketserver
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,25 @@ log = logging.getLogger(__name__)
 
 SOCKET_NAME = "owner.sock"
 TIMEOUT_S = 120.0
+SUN_PATH_MAX = 107  # a socket address holds 108 bytes, the last one a NUL
 
 
 def socket_path(index_dir: Path) -> Path:
     return index_dir / SOCKET_NAME
+
+
+@contextmanager
+def _address(path: Path) -> Iterator[str]:
+    """A name for `path` short enough to bind or connect: itself, or, when the data dir
+    lies deep, the same file reached through /proc/self/fd/N of its directory (Linux)."""
+    if len(os.fsencode(path)) <= SUN_PATH_MAX or not os.path.isdir("/proc/self/fd"):
+        yield str(path)
+        return
+    directory = os.open(path.parent, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{directory}/{path.name}"
+    finally:
+        os.close(directory)
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -78,7 +95,8 @@ class OwnerServer:
         # We hold the index lock, so a socket file left here is a dead owner's.
         self.path.unlink(missing_ok=True)
         os.chmod(self.path.parent, 0o700)
-        server = _Server(str(self.path), _Handler)
+        with _address(self.path) as address:
+            server = _Server(address, _Handler)
         os.chmod(self.path, 0o600)
         server.engine = self._engine
         self._server = server
@@ -137,7 +155,8 @@ def connect(index_dir: Path, timeout: float = TIMEOUT_S) -> OwnerClient | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
-        sock.connect(str(path))
+        with _address(path) as address:
+            sock.connect(address)
     except OSError:
         sock.close()
         return None  # a socket file left by an owner that died
