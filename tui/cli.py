@@ -34,7 +34,9 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand; only the index ones when `command` is one of them, so that a
+    search another docsight serves starts without importing the rest."""
     from tui import commands_index
 
     parser = argparse.ArgumentParser(
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands_index.register(subparsers)
+    if command in commands_index.COMMANDS:
+        return parser
     for name in ("commands_answer", "commands_watch", "commands_app"):
         module = _optional_module(name)
         if module is not None:
@@ -126,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched from a model hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv else None)
     argv = _default_to_app(parser, argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -6,15 +6,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
-from engine.engine import Engine, forget_index
 from engine.events import Event, FileFailed, SyncProgress
 from engine.indexes import index_dir_for, list_indexes, owner_pid, read_status
 from engine.serve import OwnerClient, connect
-from engine.sync import SyncReport
 from tui.cli import (
     common_options,
     config_path_from,
@@ -23,6 +19,14 @@ from tui.cli import (
     print_json,
     settings_from,
 )
+
+if TYPE_CHECKING:  # imported where used: a search the owner serves needs neither
+    from tqdm import tqdm
+
+    from engine.engine import Engine
+    from engine.sync import SyncReport
+
+COMMANDS = ("index", "search", "status", "indexes", "forget")
 
 
 def register(subparsers: Any) -> None:
@@ -57,6 +61,8 @@ def register(subparsers: Any) -> None:
 
 
 def open_engine(args: argparse.Namespace, *, rebuild: bool = False) -> Engine:
+    from engine.engine import Engine
+
     return Engine(
         folder_from(args),
         settings_from(args),
@@ -74,6 +80,8 @@ class ProgressBar:
         self._phase = ""
 
     def __call__(self, event: Event) -> None:
+        from tqdm import tqdm
+
         if isinstance(event, FileFailed):
             tqdm.write(f"! {event.path}: {event.reason}", file=sys.stderr)
         if not isinstance(event, SyncProgress) or event.phase == "write":
@@ -201,6 +209,8 @@ def run_indexes(args: argparse.Namespace) -> int:
 
 
 def run_forget(args: argparse.Namespace) -> int:
+    from engine.engine import forget_index
+
     folder = Path(args.dir).expanduser().resolve()
     removed = forget_index(folder, settings_from(args), data_dir_from(args))
     if args.json:
