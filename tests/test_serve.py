@@ -22,8 +22,10 @@ import pytest
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
+from engine.events import FileIndexed, FileMoved, FileRemoved, SyncStarted
 from engine.serve import OwnerServer, connect, socket_path
 from tests.helpers import open_engine
+from tui.commands_watch import describe
 
 DOCSIGHT = Path(sys.executable).with_name("docsight")
 TIMEOUT_S = 120.0  # a ceiling on two shared cores, never a sleep
@@ -240,6 +242,14 @@ def test_a_stale_socket_from_a_killed_owner_breaks_nothing(
             client.close()
         finally:
             server.stop()
+
+
+def test_watch_log_lines_are_the_issues() -> None:
+    assert describe(FileIndexed("notes/a.md", 3, 3, True)) == "+ notes/a.md 3 chunks"
+    assert describe(FileIndexed("b.md", 40, 1, False)) == "~ b.md 1 of 40 chunks re-embedded"
+    assert describe(FileRemoved("c.md")) == "- c.md"
+    assert describe(FileMoved("d.md", "e/d.md")) == "> d.md -> e/d.md"
+    assert describe(SyncStarted("paths")) is None
 
 
 def owner_dir(folder: Path, data_dir: Path) -> Path:

@@ -69,19 +69,31 @@ def run_watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    server = OwnerServer(engine)
     watcher = Watcher(engine, _printer(args.json))
+    server: OwnerServer | None = None
     try:
-        server.start()
+        server = _serve(engine)
         watcher.start(sweep=True)
         if not args.json:
             print(f"watching {engine.folder} (Ctrl-C stops)", file=sys.stderr)
         stop.wait()
     finally:
         watcher.stop()
-        server.stop()
+        if server is not None:
+            server.stop()
         engine.close()
     return 0
+
+
+def _serve(engine: Any) -> OwnerServer | None:
+    """Serve other docsight processes; watching goes on when the socket cannot be made."""
+    server = OwnerServer(engine)
+    try:
+        server.start()
+    except OSError as error:  # a read-only data dir, a file system without sockets
+        print(f"docsight: not serving other docsight processes: {error}", file=sys.stderr)
+        return None
+    return server
 
 
 def _printer(json_lines: bool) -> Any:
