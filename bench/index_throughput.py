@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from common import emit, write_corpus
-from engine.chunk import embedding_text
 
+from engine.chunk import embedding_text
 from engine.config import Settings
 from engine.embed import make_embedder
 from engine.engine import Engine
