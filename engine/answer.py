@@ -179,26 +179,27 @@ def fit_prompt(
     budget: int,
 ) -> tuple[list[Message], list[Context]]:
     """Messages within `budget` tokens: history goes first (oldest first), then the weakest
-    contexts, then the tail of the last one. Returns the messages and the contexts sent."""
-    turns, contexts = list(turns), list(contexts)
+    contexts, then the tail of the last one. Returns the messages and every context, the
+    ones sent numbered first as the prompt shows them, the ones left out after them."""
+    turns, kept, left_out = list(turns), list(contexts), []
     while True:
+        sent = [replace(context, n=n) for n, context in enumerate(kept, 1)]
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             *history_messages(turns),
-            {"role": "user", "content": user_message(question, contexts)},
+            {"role": "user", "content": user_message(question, sent)},
         ]
         used = client.count_messages(messages)
         if used <= budget:
-            return messages, contexts
+            rest = [replace(c, n=n) for n, c in enumerate(left_out[::-1], len(sent) + 1)]
+            return messages, sent + rest
         if turns:
             turns.pop(0)
-        elif len(contexts) > 1:
-            contexts.pop(0)  # the weakest comes first
-            for number, context in enumerate(contexts, 1):
-                context.n = number
-        elif contexts and len(contexts[0].text) > 200:
-            keep = max(int(len(contexts[0].text) * budget / used * 0.9), 100)
-            contexts[0] = replace(contexts[0], text=contexts[0].text[:keep])
+        elif len(kept) > 1:
+            left_out.append(kept.pop(0))  # the weakest comes first
+        elif kept and len(kept[0].text) > 200:
+            cut = max(int(len(kept[0].text) * budget / used * 0.9), 100)
+            kept[0] = replace(kept[0], text=kept[0].text[:cut])
         else:
             raise LLMUnavailable(
                 f"the model's context ({budget} tokens for the prompt) cannot hold the question"
@@ -303,11 +304,9 @@ class Answerer:
         window = client.endpoint.context_length
         answer_tokens = min(llm.max_tokens, window // 4)
         budget = window - answer_tokens - SAFETY_TOKENS
-        messages, sent = fit_prompt(client, result.question, result.contexts, turns, budget)
-        left_out = [c for c in result.contexts if c not in sent]
-        for number, context in enumerate(left_out, len(sent) + 1):
-            context.n = number  # retrieved, not sent: listed after the ones the model saw
-        result.contexts = sent + left_out
+        messages, result.contexts = fit_prompt(
+            client, result.question, result.contexts, turns, budget
+        )
         first = time.monotonic()
         for piece in client.stream(
             messages,

@@ -106,11 +106,14 @@ def test_the_prompt_fits_the_budget_dropping_history_then_weak_contexts(tmp_path
         [hit(f"doc{i}.md", 1, 9, i / 10, f"passage {i} " + "words " * 150) for i in range(6)]
     )
     turns = [Turn("an old question " * 20, "an old answer " * 40) for _ in range(3)]
-    messages, sent = fit_prompt(client, "what now?", contexts, turns, budget=600)
+    messages, numbered = fit_prompt(client, "what now?", contexts, turns, budget=600)
     assert client.count_messages(messages) <= 600
     assert all(m["role"] != "assistant" for m in messages), "history goes first"
+    sent = [c for c in numbered if f"[{c.n}] {c.text.strip()[:40]}" in messages[-1]["content"]]
     assert sent and sent[-1].path == "doc5.md", "the best context is kept, last"
-    assert len(sent) < len(contexts)
+    assert 0 < len(sent) < len(contexts) == len(numbered)
+    assert [c.n for c in numbered] == list(range(1, len(contexts) + 1))
+    assert numbered[len(sent)].path == "doc4.md", "left out: the strongest first"
     assert estimate_tokens("x" * 300) >= 100
     client.close()
 
