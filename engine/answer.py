@@ -181,7 +181,8 @@ def fit_prompt(
     """Messages within `budget` tokens: history goes first (oldest first), then the weakest
     contexts, then the tail of the last one. Returns the messages and every context, the
     ones sent numbered first as the prompt shows them, the ones left out after them."""
-    turns, kept, left_out = list(turns), list(contexts), []
+    turns, kept = list(turns), list(contexts)
+    left_out: list[Context] = []
     while True:
         sent = [replace(context, n=n) for n, context in enumerate(kept, 1)]
         messages = [
