@@ -11,6 +11,7 @@ never costs a scan of the whole folder.
 from __future__ import annotations
 
 import bisect
+import errno
 import logging
 import os
 import threading
@@ -86,6 +87,36 @@ def _files_below(directory: str, root: str) -> list[str]:
     return found
 
 
+def _watched(observer: BaseObserver) -> set[str] | None:
+    """The directories inotify watches, or None where this watchdog does not tell."""
+    watched: set[str] = set()
+    for emitter in observer.emitters:
+        paths = getattr(getattr(emitter, "_inotify", None), "_active_callbacks_by_path", None)
+        if paths is None:
+            return None
+        watched.update(os.fsdecode(p) for p in paths)
+    return watched
+
+
+def _unwatched(observer: BaseObserver, root: str) -> list[str]:
+    """Directories below `root` that inotify does not watch. watchdog 7 skips a folder the
+    kernel refuses a watch (the max_user_watches limit) with no error, and only a refused
+    root raises; its watch list is the one way to tell."""
+    watched = _watched(observer)
+    if watched is None:
+        return []  # an older watchdog: a refused watch raised at start
+    missing = []
+    for parent, dirnames, _ in os.walk(root):
+        if parent not in watched:
+            missing.append(parent)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(parent, d))]
+    if missing:  # folders made a moment ago may not be watched yet: give watchdog time
+        time.sleep(0.5)
+        watched = _watched(observer) or set()
+        missing = [d for d in missing if d not in watched and os.path.isdir(d)]
+    return missing
+
+
 def _known_below(known: list[str], directory: str) -> list[str]:
     """The paths of sorted `known` that lie below `directory`."""
     prefix = directory + "/"
@@ -156,10 +187,8 @@ class Watcher:
         return True
 
     def _start_observer(self) -> BaseObserver:
-        observer: BaseObserver = Observer()
         try:
-            observer.schedule(_Collector(self), self._root, recursive=True)
-            observer.start()
+            observer = self._start_inotify()
             _ALARM.watchers.add(self)
             return observer
         except OSError as error:
@@ -169,6 +198,17 @@ class Watcher:
         polling.schedule(_Collector(self), self._root, recursive=True)
         polling.start()
         return polling
+
+    def _start_inotify(self) -> BaseObserver:
+        observer: BaseObserver = Observer()
+        observer.schedule(_Collector(self), self._root, recursive=True)
+        observer.start()
+        unwatched = _unwatched(observer, self._root)
+        if unwatched:
+            observer.stop()
+            observer.join()
+            raise OSError(errno.ENOSPC, f"{len(unwatched)} folders unwatched, {unwatched[0]} first")
+        return observer
 
     def _degrade(self, reason: str) -> None:
         if self.degraded is None:  # said once, not on every event

@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from watchdog.observers import Observer
+from watchdog.observers.inotify_c import InotifyFD
 
 import engine.watch
 from engine.config import Settings
@@ -384,10 +385,31 @@ class _RefusingObserver(Observer):  # type: ignore[misc,valid-type]
         raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
 
+def refuse_watches_below(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel grants the root's watch and refuses the rest, as at max_user_watches:
+    watchdog 7 then starts with no error and leaves those folders unwatched."""
+    real = InotifyFD.add_callback
+
+    def add_callback(fd: InotifyFD, path: bytes, *args: Any) -> Any:
+        if os.fsdecode(path) != str(root.resolve()):
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return real(fd, path, *args)
+
+    monkeypatch.setattr(InotifyFD, "add_callback", add_callback)
+
+
+@pytest.mark.parametrize("refused", ["the root", "folders below the root"])
 def test_inotify_refused_falls_back_to_polling(
-    folder: Path, tmp_path: Path, embedder: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+    folder: Path,
+    tmp_path: Path,
+    embedder: CountingEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    refused: str,
 ) -> None:
-    monkeypatch.setattr(engine.watch, "Observer", _RefusingObserver)
+    if refused == "the root":
+        monkeypatch.setattr(engine.watch, "Observer", _RefusingObserver)
+    else:
+        refuse_watches_below(folder, monkeypatch)
     with start_live(folder, tmp_path / "data", embedder) as live:
         degraded = live.events.of(WatcherDegraded)
         assert len(degraded) == 1 and "inotify" in degraded[0].reason
