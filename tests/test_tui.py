@@ -7,6 +7,7 @@ messages the workers post, never on timings. Waits poll with a deadline.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -135,6 +136,12 @@ async def wait_for(
         await pilot.pause(0.05)
 
 
+def without_markers(text: str) -> str:
+    """`text` without citation markers and with single spaces: docsight adds markers to
+    the sentences a source supports once the stream ends."""
+    return " ".join(re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text).split())
+
+
 def indexed(app: DocsightApp, *paths: str) -> bool:
     states = [app.file_states.get(path) for path in paths]
     ready = all(state is not None and state.state == "indexed" for state in states)
@@ -237,9 +244,10 @@ async def test_model_down_still_shows_sources_and_says_why(
         assert pane.refs and pane.refs[0].path == "garden.md"
         assert "garden.md:" in widget_text(pane)
         assert "No answer generated" in widget_text(block)
-        notes_shown = [n for n in app._notifications if n.title == "Answer"]
-        assert notes_shown and notes_shown[-1].severity == "warning"
-        assert "No answer generated" in screen_text(app)  # the toast is on screen
+        warned = [n for n in app._notifications if n.title in ("Model", "Answer")]
+        assert warned and warned[-1].severity == "warning"
+        assert warned[-1].message.split()[0] in screen_text(app)  # the toast is on screen
+        assert "unavailable" in widget_text(app.screen.query_one("#status-model"))
 
 
 async def test_document_markup_and_escapes_show_as_plain_text(
@@ -292,7 +300,7 @@ async def test_escape_during_a_stream_keeps_what_arrived(
         finished = seen.of(m.AnswerFinished)[-1]
         assert isinstance(finished, m.AnswerFinished) and finished.result is not None
         streamed = "".join(t.text for t in seen.of(m.AnswerToken))  # type: ignore[attr-defined]
-        assert block.text == streamed and block.text.strip()
+        assert block.text.strip() and without_markers(block.text) == without_markers(streamed)
         if finished.result.incomplete:
             assert "incomplete" in widget_text(block)
         assert any(n.title == "Answer" and "Stopped" in n.message for n in app._notifications)

@@ -59,7 +59,7 @@ class ConversationsScreen(ModalScreen[str | None]):
             yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
+        self.set_focus(self.query_one(OptionList))
         self.docsight.load_conversations(self)
 
     def on_conversations_loaded(self, message: m.ConversationsLoaded) -> None:

@@ -61,7 +61,7 @@ class FolderScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.reload()
-        self.query_one(FolderTree).focus()
+        self.set_focus(self.query_one(FolderTree))
 
     def reload(self) -> None:
         self.query_one(FolderTree).load(self.docsight.file_states)
@@ -76,7 +76,7 @@ class FolderScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
-        self.query_one(FolderTree).focus()
+        self.set_focus(self.query_one(FolderTree))
 
     @on(Tree.NodeHighlighted)
     def _show_detail(self) -> None:
@@ -91,13 +91,13 @@ class FolderScreen(Screen[None]):
             self.app.push_screen(ViewerScreen([m.SourceRef(0, path, None, None)], 0))
 
     def action_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.set_focus(self.query_one("#filter", Input))
 
     def action_back(self) -> None:
         field = self.query_one("#filter", Input)
         if field.has_focus and field.value:
             field.value = ""
-            self.query_one(FolderTree).focus()
+            self.set_focus(self.query_one(FolderTree))
         else:
             self.dismiss()
 

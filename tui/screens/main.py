@@ -73,7 +73,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(SourcesPane).display = False
         self.query_one("#scope").display = False
-        self.query_one(QuestionInput).focus()
+        self.set_focus(self.query_one(QuestionInput))
 
     # asking -------------------------------------------------------------------------------
     @on(Input.Submitted, "#question")
@@ -105,7 +105,7 @@ class MainScreen(Screen[None]):
             text.append(clean(prefix), style="bold")
             text.append("   (Esc: whole folder)", style="dim")
             label.update(text)
-        self.query_one(QuestionInput).focus()
+        self.set_focus(self.query_one(QuestionInput))
 
     def on_answer_sources(self, message: m.AnswerSources) -> None:
         self.query_one(SourcesPane).show(message.refs)
@@ -122,8 +122,8 @@ class MainScreen(Screen[None]):
         if result is not None:
             self.conversation_id = result.conversation_id or self.conversation_id
             self.query_one(SourcesPane).show(result.refs)
-            if not result.generated:
-                reason = result.reason or "no model available"
+            if not result.generated and self.docsight.index_state.model_ready is not False:
+                reason = result.reason or "no model available"  # news: the model was up
                 note = f"No answer generated ({reason}); showing the closest passages."
                 self.notify(note, title="Answer", severity="warning")
         if block is not None:
@@ -139,10 +139,10 @@ class MainScreen(Screen[None]):
     def action_focus_sources(self) -> None:
         pane = self.query_one(SourcesPane)
         if pane.display:
-            pane.focus()
+            self.set_focus(pane)
 
     def action_focus_question(self) -> None:
-        self.query_one(QuestionInput).focus()
+        self.set_focus(self.query_one(QuestionInput))
 
     def on_open_source(self, message: m.OpenSource) -> None:
         self.app.push_screen(ViewerScreen(message.refs, message.index))
@@ -169,4 +169,4 @@ class MainScreen(Screen[None]):
         self.conversation_id = message.conversation_id
         self.query_one(SourcesPane).show(message.turns[-1].refs if message.turns else [])
         chat.scroll_end(animate=False)
-        field.focus()
+        self.set_focus(field)

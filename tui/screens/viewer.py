@@ -98,7 +98,7 @@ class ViewerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#find", Input).display = False
-        self.query_one(SourceView).focus()
+        self.set_focus(self.query_one(SourceView))
         self.show_ref()
 
     def show_ref(self) -> None:
@@ -111,7 +111,7 @@ class ViewerScreen(Screen[None]):
     def on_source_loaded(self, message: m.SourceLoaded) -> None:
         self.source = message.source
         self.query_one(SourceView).show(message.lines)
-        self.call_after_refresh(self._focus_cited)
+        self._focus_cited()
 
     def _focus_cited(self) -> None:
         view = self.query_one(SourceView)
@@ -136,7 +136,7 @@ class ViewerScreen(Screen[None]):
         field = self.query_one("#find", Input)
         if field.display:
             field.display = False
-            self.query_one(SourceView).focus()
+            self.set_focus(self.query_one(SourceView))
         else:
             self.dismiss()
 
@@ -157,7 +157,7 @@ class ViewerScreen(Screen[None]):
         field = self.query_one("#find", Input)
         field.display = True
         field.value = self.query_text
-        field.focus()
+        self.set_focus(field)
 
     @on(Input.Submitted, "#find")
     def find_submitted(self, event: Input.Submitted) -> None:

@@ -68,18 +68,21 @@ class AnswerBlock(Vertical):
         self.query_one(".answer-note", Static).update(Text(note, style="dim"))
 
     async def finish(self, result: AnswerResult | None) -> None:
-        try:
-            if result is None:
-                self.query_one(".answer-note", Static).update(
-                    Text("(the answer failed; see the notification)", style="red")
-                )
-            else:
-                self._show_outcome(result)
-        finally:
-            if self._stream is not None:
-                await self._stream.stop()
-                self._stream = None
-            self.done = True
+        """The stream ended: the final text (with the markers docsight attributed), the
+        citations, and a note when the answer fell short."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await stream.stop()
+        if result is None:
+            failed = Text("(the answer failed; see the notification)", style="red")
+            self.query_one(".answer-note", Static).update(failed)
+        else:
+            final = clean(result.answer) if result.generated else ""
+            if final and final != self.text:
+                self.text = final
+                await self.body.update(final)
+            self._show_outcome(result)
+        self.done = True
 
     async def show(self, result: AnswerResult) -> None:
         """A finished answer (a resumed conversation): no streaming."""

@@ -85,10 +85,13 @@ class SourceView(ScrollView, can_focus=True):
         self.cited = (first, last)
         self.match = None
         self.cursor = first
+        self.refresh()
+        self.call_after_refresh(self._centre, first, last)  # once the new size is known
+
+    def _centre(self, first: int, last: int) -> None:
         span = last - first + 1
         top = first - max(0, (self.scrollable_content_region.height - span) // 2)
         self.scroll_to(y=max(0, top), animate=False, immediate=True)
-        self.refresh()
 
     def watch_cursor(self, old: int, new: int) -> None:
         self.refresh()

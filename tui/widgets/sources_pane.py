@@ -11,13 +11,13 @@ from tui.messages import OpenSource, SourceRef
 from tui.widgets.safe import clean, snippet
 
 
-def source_line(ref: SourceRef, width: int = 34) -> Text:
-    """`[2] guide/keys.md:40-58  "Rotate the signing key..."  0.82`"""
+def source_line(ref: SourceRef, width: int = 26) -> Text:
+    """Two lines: `[2] guide/keys.md:40-58`, then `0.82  "Rotate the signing key..."`."""
     text = Text(f"[{ref.n}] ", style="bold" if ref.cited else "dim", end="")
     text.append(clean(ref.where), style="" if ref.cited else "dim")
-    if ref.score is not None:
-        text.append(f"  {ref.score:.2f}", style="dim")
     text.append("\n    ")
+    if ref.score is not None:
+        text.append(f"{ref.score:.2f}  ", style="dim")
     text.append(f'"{snippet(ref.text, width)}"', style="italic dim")
     return text
 
