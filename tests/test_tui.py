@@ -20,6 +20,7 @@ from textual.widget import Widget
 
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
+from engine.engine import Engine
 from engine.llm_server import stop_server
 from tui import messages as m
 from tui.app import DocsightApp
@@ -329,3 +330,20 @@ async def test_resume_a_saved_conversation(notes: Path, data_dir: Path, minilm: 
         assert main.conversation_id is not None
         assert "How often do I rotate the signing key?" in screen_text(app)
         assert main.query_one(SourcesPane).refs
+
+
+async def test_an_index_owned_elsewhere_is_said_in_one_line(
+    notes: Path, data_dir: Path, minilm: Embedder
+) -> None:
+    settings = settings_for_tests(model_down=True)
+    with Engine(notes, settings, data_dir, embedder=minilm):  # another docsight owns it
+        app = make_app(notes, data_dir, minilm, settings)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.index_state.phase == "failed", "the failure")
+            assert "index unavailable: the index of" in screen_text(app)  # the status line
+            failed = [n for n in app._notifications if n.severity == "error"]
+            assert failed and "open in another docsight (pid" in failed[0].message
+            await pilot.press(*"anything?", "enter")
+            await wait_for(pilot, lambda: len(list(app._notifications)) >= 2, "the refusal")
+            assert "the index is not open" in list(app._notifications)[-1].message
+            assert "Traceback" not in screen_text(app)

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from engine.errors import DocsightError
+from engine.events import SyncProgress
 
 FileStateKind = Literal["indexed", "pending", "failed", "ignored"]
 
@@ -146,6 +147,15 @@ class IndexEvent(Message, bubble=False):
     def __init__(self, event: object) -> None:
         super().__init__()
         self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        """Progress still queued behind newer progress is stale: the UI skips it, so a
+        sync of thousands of files cannot flood the screen."""
+        return (
+            isinstance(message, IndexEvent)
+            and isinstance(self.event, SyncProgress)
+            and isinstance(message.event, SyncProgress)
+        )
 
 
 class StatusLoaded(Message, bubble=False):

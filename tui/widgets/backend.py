@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from engine.config import Settings
 from engine.embed import Embedder
+from engine.errors import DocsightError
 from tui.messages import AnswerResult, ConversationInfo, FileState, SourceRef, SourceText
 from tui.widgets import source_text
 from tui.widgets.answers import Answers
@@ -25,6 +26,13 @@ RefsSink = Callable[[list[SourceRef]], None]
 TokenSink = Callable[[str], None]
 
 log = logging.getLogger(__name__)
+
+
+class IndexNotOpen(DocsightError):
+    """Asked before the index opened, or after it failed to (the status line says why)."""
+
+    def __init__(self) -> None:
+        super().__init__("the index is not open (the status line says why)")
 
 
 class Backend(Protocol):
@@ -78,13 +86,13 @@ class EngineBackend:
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            raise RuntimeError("the index is not open")
+            raise IndexNotOpen()
         return self._engine
 
     @property
     def answer_api(self) -> Answers:
         if self._answers is None:
-            raise RuntimeError("the index is not open")
+            raise IndexNotOpen()
         return self._answers
 
     def open(self) -> dict[str, Any]:
