@@ -77,11 +77,13 @@ class _Collector(FileSystemEventHandler):
         self.watcher.touch([os.fsdecode(p) for p in paths if p])
 
 
-def _files_below(directory: str, root: str) -> list[str]:
+def _files_below(directory: str, root: str, never: list[str]) -> list[str]:
     """Relative paths of the files below `directory`, skipping what is never indexed."""
     found: list[str] = []
     for parent, dirnames, filenames in os.walk(directory):
-        dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
+        dirnames[:] = [
+            d for d in dirnames if d not in SKIPPED_DIRS and os.path.join(parent, d) not in never
+        ]
         base = Path(os.path.relpath(parent, root)).as_posix()
         found += [f"{base}/{name}" for name in filenames if not EDITOR_NAMES.match(name)]
     return found
@@ -260,7 +262,7 @@ class Watcher:
         for rel in paths:
             absolute = os.path.join(self._root, rel)
             if os.path.isdir(absolute) and not os.path.islink(absolute):
-                files.update(_files_below(absolute, self._root))
+                files.update(_files_below(absolute, self._root, self._never))
                 continue
             files.add(rel)
             if not os.path.lexists(absolute):
