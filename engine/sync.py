@@ -132,12 +132,13 @@ class Syncer:
         known = self.catalog.files()
         directories = {p for p in scope if (self.root / p).is_dir() or _has_below(known, p)}
         result = ScanResult()
+        singles = {p for p in scope if not _under(p, directories)}  # checked one by one
         if directories:
             full = self.scanner.scan()
             result.files = [f for f in full.files if _under(f.path, directories)]
             result.skipped = [s for s in full.skipped if _under(s.path.rstrip("/"), directories)]
             scope |= {f.path for f in result.files} | {p for p in known if _under(p, directories)}
-        for path in sorted(scope - directories):
+        for path in sorted(singles):
             found = self.scanner.check(path)
             if isinstance(found, ScannedFile):
                 result.files.append(found)

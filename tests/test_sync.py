@@ -168,16 +168,18 @@ def test_directory_rename_and_delete(
 
 
 def test_scoped_sync_of_a_renamed_directory(
-    engine: Engine, folder: Path, embedder: CountingEmbedder
+    engine: Engine, folder: Path, embedder: CountingEmbedder, tmp_path: Path
 ) -> None:
     (folder / "guide").rename(folder / "handbook")
     report = engine.sync(paths=["guide", "handbook"])
     assert (report.files_moved, report.chunks_embedded) == (2, 0)
+    assert report.files_scanned == 2, "each file under a synced directory is read once"
     assert {row[0] for row in snapshot(engine)} == {
         "todo.txt",
         "handbook/keys.md",
         "handbook/backup.md",
     }
+    assert snapshot(engine) == fresh_snapshot(folder, tmp_path, embedder)
 
 
 def test_ignore_rule_change(engine: Engine, folder: Path, embedder: CountingEmbedder) -> None:
