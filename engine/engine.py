@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from engine.sync import Syncer, SyncReport
 from engine.types import Hit
 
 log = logging.getLogger(__name__)
+SCAN_KEYS = ("include", "exclude", "max_file_mb")
 
 
 class Engine:
@@ -67,8 +69,9 @@ class Engine:
         except BaseException:
             self._lock.release()
             raise
-        never = [self.data_dir, *([config_path.parent] if config_path else [])]
-        self.scanner = Scanner(self.folder, settings.index, never)
+        self.config_path = config_path
+        self._never = [self.data_dir, *([config_path.parent] if config_path else [])]
+        self.scanner = Scanner(self.folder, settings.index, self._never)
 
     # lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -188,6 +191,19 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
+
+    def apply_scan_settings(self, settings: Settings) -> bool:
+        """Take the include/exclude globs and size limit of a reloaded config (the other
+        settings need a restart or a rebuild). True when which files belong may change:
+        the caller then runs a full sync."""
+        old = self.settings.index
+        changed = {key: getattr(settings.index, key) for key in SCAN_KEYS}
+        if all(getattr(old, key) == value for key, value in changed.items()):
+            return False
+        with self._sync_lock:
+            self.settings = replace(self.settings, index=replace(old, **changed))
+            self.scanner = Scanner(self.folder, self.settings.index, self._never)
+        return True
 
     def answerer(self) -> Answerer:
         """Questions about this folder, answered from its index (close it after use)."""

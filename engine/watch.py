@@ -3,9 +3,9 @@
 The watcher knows nothing of any UI: it calls `on_event` with engine events. File events
 only collect paths; a worker thread waits for `debounce_ms` of quiet (or `max_wait_ms` of
 a continuous stream) and syncs the collected paths in one batch. A change to an ignore
-file, or events the system lost, turn the next batch into a full sync. A directory in a
-batch becomes the files below it (on disk, or in the catalog when it is gone), so a batch
-never costs a scan of the whole folder.
+file or to the config's include/exclude globs, or events the system lost, turn the next
+batch into a full sync. A directory in a batch becomes the files below it (on disk, or in
+the catalog when it is gone), so a batch never costs a scan of the whole folder.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from engine.config import load_settings
 from engine.engine import Engine
 from engine.errors import DocsightError
 from engine.events import Event, WatcherDegraded
@@ -75,6 +76,20 @@ class _Collector(FileSystemEventHandler):
             return  # a directory's mtime changes with every file event inside it
         paths = [event.src_path, getattr(event, "dest_path", "")]
         self.watcher.touch([os.fsdecode(p) for p in paths if p])
+
+
+class _ConfigCollector(FileSystemEventHandler):
+    """Events in the config file's folder -> a reload when the config file itself changed
+    (editors replace it, so a move onto it counts too)."""
+
+    def __init__(self, watcher: Watcher, config_path: Path) -> None:
+        self.watcher = watcher
+        self.config_path = os.fsdecode(config_path)
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        paths = {os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")}
+        if self.config_path in paths and event.event_type not in ("opened", "closed_no_write"):
+            self.watcher.config_changed()
 
 
 def _files_below(directory: str, root: str, never: list[str]) -> list[str]:
@@ -145,6 +160,7 @@ class Watcher:
         self._never = [str(engine.data_dir)]
         self._pending: set[str] = set()
         self._full = False
+        self._reload = False
         self._first = self._last = 0.0
         self._busy = False
         self._stopping = False
@@ -157,6 +173,7 @@ class Watcher:
     def start(self, sweep: bool = True) -> None:
         """Watch first, then sweep: nothing that changes during the sweep is missed."""
         self._observer = self._start_observer()
+        self._watch_config(self._observer)
         with self._cond:
             self._full = sweep
             self._first = self._last = time.monotonic() - self.max_wait
@@ -181,7 +198,7 @@ class Watcher:
         """True once nothing is pending or syncing (tests and benchmarks wait on this)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._full or self._busy:
+            while self._pending or self._full or self._reload or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -211,6 +228,31 @@ class Watcher:
             observer.join()
             raise OSError(errno.ENOSPC, f"{len(unwatched)} folders unwatched, {unwatched[0]} first")
         return observer
+
+    def _watch_config(self, observer: BaseObserver) -> None:
+        config = self.engine.config_path
+        if config is None or not config.parent.is_dir():
+            return
+        try:
+            observer.schedule(_ConfigCollector(self, config), str(config.parent), recursive=False)
+        except OSError as error:  # the folder still is watched; only config edits are not
+            log.warning("cannot watch %s: %s", config, error)
+
+    def config_changed(self) -> None:
+        """The config file changed: reload it in the worker before the next batch."""
+        with self._cond:
+            self._reload = True
+            self._first = self._last = time.monotonic()
+            self._cond.notify_all()
+
+    def _apply_config(self) -> bool:
+        """True when the reloaded globs change which files belong."""
+        try:
+            settings = load_settings(self.engine.config_path)
+        except DocsightError as error:  # a half-saved or broken config: keep the old one
+            log.warning("config not applied: %s", error)
+            return False
+        return self.engine.apply_scan_settings(settings)
 
     def _degrade(self, reason: str) -> None:
         if self.degraded is None:  # said once, not on every event
@@ -290,16 +332,20 @@ class Watcher:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _sync(self, paths: set[str], full: bool) -> None:
+    def _sync(self, paths: set[str], full: bool, reload: bool) -> None:
+        if reload and self._apply_config():
+            full = True
+        if not full and not paths:
+            return
         scope = None if full else self._expand(paths)
         if scope == []:
             return  # only empty directories came or went
         self.engine.sync(scope, self.on_event, self._cancel)
 
-    def _next_batch(self) -> tuple[set[str], bool] | None:
+    def _next_batch(self) -> tuple[set[str], bool, bool] | None:
         with self._cond:
             while not self._stopping:
-                if not self._pending and not self._full:
+                if not self._pending and not self._full and not self._reload:
                     self._cond.wait()
                     continue
                 now = time.monotonic()
@@ -307,7 +353,7 @@ class Watcher:
                 if quiet < self.debounce and age < self.max_wait:
                     self._cond.wait(min(self.debounce - quiet, self.max_wait - age))
                     continue
-                batch = (self._pending, self._full)
-                self._pending, self._full, self._busy = set(), False, True
+                batch = (self._pending, self._full, self._reload)
+                self._pending, self._full, self._reload, self._busy = set(), False, False, True
                 return batch
             return None

@@ -22,7 +22,7 @@ from watchdog.observers import Observer
 from watchdog.observers.inotify_c import InotifyFD
 
 import engine.watch
-from engine.config import Settings
+from engine.config import Settings, load_settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
 from engine.events import (
@@ -357,6 +357,29 @@ def test_ignore_file_change_re_evaluates_what_belongs(live: Live, ignore_file: s
     assert live.top_path("rotate the signing key") == "guide/keys.md"
     assert live.embedder.documents == 0  # their vectors came back from the cache
     live.assert_consistent()
+
+
+def test_config_glob_change_re_evaluates_what_belongs(
+    folder: Path, tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    config = tmp_path / "config" / "config.toml"
+    write(config, "[index]\nexclude = []\n")
+    events = Recorder()
+    settings = load_settings(config)
+    with open_engine(folder, tmp_path / "data", embedder, settings, config_path=config) as engine:
+        watcher = Watcher(engine, events, debounce_ms=DEBOUNCE_MS)
+        watcher.start(sweep=True)
+        live = Live(folder, engine, watcher, events, embedder)
+        try:
+            live.settle_on(INITIAL)
+            write(config, '[index]\nexclude = ["guide/**"]\n')
+            live.settle_on({"todo.txt"})
+            write(config, "[index]\nexclude = [\n")  # half-saved: ignored, nothing lost
+            write(config, "[index]\nexclude = []\n")
+            live.settle_on(INITIAL)
+            live.assert_consistent()
+        finally:
+            watcher.stop()
 
 
 def test_changes_while_stopped_are_picked_up_by_the_sweep(
