@@ -102,7 +102,8 @@ class DocsightApp(App[None]):
             self.push_screen(FolderScreen())
 
     def action_conversations(self) -> None:
-        self.push_screen(ConversationsScreen(), self._resume)
+        if not isinstance(self.screen, ConversationsScreen):
+            self.push_screen(ConversationsScreen(), self._resume)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -149,7 +150,9 @@ class DocsightApp(App[None]):
     def start_model(self) -> None:
         self.backend.start_model(poster(self, m.ModelState))
 
-    @work(thread=True, exit_on_error=False, name="Reading the folder", group="files")
+    @work(
+        thread=True, exit_on_error=False, name="Reading the folder", group="files", exclusive=True
+    )
     def load_files(self) -> None:
         self.post_message(m.FilesLoaded(self.backend.file_states()))
         self.post_message(m.StatusLoaded(self.backend.status()))

@@ -32,7 +32,7 @@ class MainScreen(Screen[None]):
             "stop",
             "Stop",
             id="stop",
-            tooltip="Stop the answer in flight (keeps what arrived); else ask about all files",
+            tooltip="Stop the answer (keeps what arrived); else ask about all files again",
         ),
         Binding(
             "ctrl+g",
@@ -130,10 +130,14 @@ class MainScreen(Screen[None]):
             await block.finish(result)
 
     def action_stop(self) -> None:
+        """Esc: stop the answer in flight; else widen a scoped question; else back to
+        the question input."""
         if self.docsight.stop_answer():
             self.notify("Stopped; the answer keeps what arrived.", title="Answer")
         elif self.scope:
             self.set_scope(None)
+        else:
+            self.set_focus(self.query_one(QuestionInput))
 
     # sources ------------------------------------------------------------------------------
     def action_focus_sources(self) -> None:
