@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    index the sample folder (docs/) and open docsight on it
+#   make run    open docsight on the sample folder (docs/, docsight's own user guide)
 #   make test   lint, type-check and run the whole test suite
 # Both create .venv in the repository root first. On a machine without an NVIDIA GPU the
 # CPU build of torch is installed before anything else, so the CUDA stack never lands.
@@ -21,7 +21,7 @@ WHEELS      := .wheels
 SAMPLE      ?= docs
 QUESTION    ?= how do I rebuild the index after changing the embedding model?
 
-.PHONY: setup run test check lint format bench clean
+.PHONY: setup run ask test check lint format bench clean
 
 setup: $(STAMP)
 
@@ -40,8 +40,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	$(VENV)/bin/docsight $(SAMPLE)
+
+# The same without a terminal UI: index the sample folder, then one cited answer.
+ask: setup
 	$(VENV)/bin/docsight index $(SAMPLE)
-	$(VENV)/bin/docsight search $(SAMPLE) "$(QUESTION)" -k 3
+	$(VENV)/bin/docsight ask $(SAMPLE) "$(QUESTION)"
 
 lint: setup
 	$(VENV)/bin/ruff check engine tui tests bench
