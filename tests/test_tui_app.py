@@ -25,7 +25,7 @@ from tui.widgets.chat import AnswerBlock
 from tui.widgets.index_events import SyncClock, next_state
 from tui.widgets.question import QuestionInput
 from tui.widgets.source_view import SourceView
-from tui.widgets.status_line import index_text, rate_text
+from tui.widgets.status_line import index_text
 
 pytestmark = pytest.mark.anyio
 
@@ -196,8 +196,7 @@ def test_the_status_line_follows_a_sync() -> None:
     state = next_state(state, ev.SyncProgress("embed", 0, 900), clock, live=True)
     clock.started -= 10  # ten seconds later
     state = next_state(state, ev.SyncProgress("embed", 120, 900), clock, live=True)
-    assert index_text(state).plain == "notes  syncing 120/900 chunks"
-    assert rate_text(state) == "12 chunks/s"
+    assert index_text(state).plain == "notes  syncing 120/900 chunks · 12 chunks/s"
     state = next_state(state, ev.WatcherDegraded("polling instead"), clock, live=True)
     assert "watcher degraded: polling instead" in index_text(state).plain
     report = type("Report", (), {"chunks_total": 950})()

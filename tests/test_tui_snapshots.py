@@ -23,8 +23,11 @@ Compare = Callable[..., bool]
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
 
 
-def app_with(model_ready: bool = True, theme: str = "textual-dark") -> DocsightApp:
-    return DocsightApp(StandInBackend(model_ready=model_ready), TUISettings(theme=theme))
+def app_with(
+    model_ready: bool = True, theme: str = "textual-dark", syncing: bool = False
+) -> DocsightApp:
+    backend = StandInBackend(model_ready=model_ready, syncing=syncing)
+    return DocsightApp(backend, TUISettings(theme=theme))
 
 
 async def settle(pilot: Pilot[Any]) -> None:
@@ -65,6 +68,11 @@ def then(*keys: str, first: Steps = answered) -> Steps:
 @SIZES
 def test_main_screen_on_opening(snap_compare: Compare, size: tuple[int, int]) -> None:
     assert snap_compare(app_with(), terminal_size=size, run_before=opened)
+
+
+@SIZES
+def test_main_screen_while_syncing(snap_compare: Compare, size: tuple[int, int]) -> None:
+    assert snap_compare(app_with(syncing=True), terminal_size=size, run_before=opened)
 
 
 @SIZES

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from engine import events as ev
 from tui.messages import AnswerResult, ConversationInfo, FileState, SourceRef, SourceText
 from tui.widgets.backend import EventSink, ModelSink, RefsSink, TokenSink
 from tui.widgets.source_text import SourceUnreadable
@@ -88,9 +89,12 @@ CONVERSATIONS = [
 class StandInBackend:
     """Fixed folder, files, sources, answers and conversations; no threads, no clock."""
 
-    def __init__(self, model_ready: bool = True, tokens: list[str] | None = None) -> None:
+    def __init__(
+        self, model_ready: bool = True, tokens: list[str] | None = None, syncing: bool = False
+    ) -> None:
         self.folder = Path("/srv/notes")
         self.model_ready = model_ready
+        self.syncing = syncing
         self.tokens = tokens if tokens is not None else ANSWER.split(" ")
         self.conversation_list = list(CONVERSATIONS)
         self.asked: list[tuple[str, list[str], str | None]] = []
@@ -100,6 +104,10 @@ class StandInBackend:
         return self.status()
 
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
+        if self.syncing:  # a sync in its embedding phase, too young to have a rate
+            on_event(ev.SyncStarted("full"))
+            on_event(ev.SyncProgress("embed", 120, 900))
+            on_event(ev.FileIndexed("guide/keys.md", 3, 3, True))
         return True, ""
 
     def sync(self, on_event: EventSink) -> None:

@@ -20,6 +20,8 @@ def index_text(state: IndexState) -> Text:
         text.append(f"index unavailable: {clean(state.error)}", style="red")
     elif state.phase == "syncing":
         text.append(f"syncing {state.done}/{state.total} {state.unit}")
+        if state.rate:
+            text.append(f" · {rate_text(state)}", style="dim")
     else:
         text.append(f"{state.files} files · {state.chunks} chunks · ")
         text.append("watching" if state.phase == "watching" else "not watching")
@@ -35,9 +37,15 @@ def rate_text(state: IndexState) -> str:
     return f"{state.rate:.0f} {state.unit}/s"
 
 
+MODEL_MARK = {True: ("● ", "green"), False: ("✕ ", "red"), None: ("◌ ", "yellow")}
+
+
 def model_text(state: IndexState) -> Text:
-    style = {True: "green", False: "red", None: "yellow"}[state.model_ready]
-    text = Text(clean(state.model), style=style, end="")
+    """`● llama.cpp SmolLM2: ready │ all-MiniLM-L6-v2`: the mark first, so the model's
+    state shows however narrow the terminal cuts the line."""
+    mark, style = MODEL_MARK[state.model_ready]
+    text = Text(mark, style=style, end="")
+    text.append(clean(state.model), style=style)
     if state.embedding_model:
         text.append(" │ ", style="dim")
         text.append(clean(state.embedding_model.rsplit("/", 1)[-1]), style="dim")
@@ -50,7 +58,6 @@ class StatusLine(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label(id="status-index")
         yield ProgressBar(id="status-progress", show_eta=False, show_percentage=False)
-        yield Label(id="status-rate")
         yield Label(id="status-model")
 
     def on_mount(self) -> None:
@@ -62,5 +69,4 @@ class StatusLine(Horizontal):
         bar.display = state.phase == "syncing" and state.total > 0
         if bar.display:
             bar.update(total=state.total, progress=state.done)
-        self.query_one("#status-rate", Label).update(rate_text(state))
         self.query_one("#status-model", Label).update(model_text(state))
