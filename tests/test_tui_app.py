@@ -22,6 +22,7 @@ from tui.screens.help import HelpScreen, key_rows
 from tui.screens.main import MainScreen
 from tui.screens.viewer import ViewerScreen, editor_command
 from tui.widgets.chat import AnswerBlock
+from tui.widgets.folder_tree import FolderTree
 from tui.widgets.index_events import SyncClock, next_state
 from tui.widgets.question import QuestionInput
 from tui.widgets.source_view import SourceView
@@ -209,3 +210,21 @@ def test_failures_become_one_line() -> None:
 
     assert one_line(IndexLockedError("/srv/notes", 42)).count("\n") == 0
     assert one_line(ValueError("bad\nTraceback ...")) == "ValueError: bad"
+
+
+async def test_the_folder_filter_and_enter_open_a_file() -> None:
+    app = DocsightApp(StandInBackend())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+o", "slash", *"keys", "enter")
+        await settle(pilot)
+        folder = app.screen
+        assert isinstance(folder, FolderScreen)
+        tree = folder.query_one(FolderTree)
+        assert [p for p in tree._by_path if "." in p] == ["guide/keys.md"]
+        await pilot.press("down", "down", "enter")
+        await settle(pilot)
+        viewer = app.screen
+        assert isinstance(viewer, ViewerScreen) and viewer.ref.path == "guide/keys.md"
+        view = viewer.query_one(SourceView)
+        assert view.cited is None and view.cursor == 0 and len(view.lines) == 21
