@@ -27,7 +27,8 @@ from engine.types import Hit
 log = logging.getLogger(__name__)
 
 SearchFn = Callable[[str, int, Sequence[str]], list[Hit]]
-EndpointFn = Callable[[Callable[[str], None]], Endpoint]
+# (say what is happening, stop waiting when set) -> the server to ask
+EndpointFn = Callable[[Callable[[str], None], threading.Event | None], Endpoint]
 DUPLICATE_OVERLAP = 0.8  # word-set overlap above which a chunk repeats a better one
 SAFETY_TOKENS = 32  # chat-template tokens the count may miss
 PASSAGE_CHARS = 400
@@ -207,6 +208,15 @@ def fit_prompt(
             )
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What a caller hears while an answer is made."""
+
+    on_contexts: Callable[[list[Context]], None] | None = None
+    on_token: Callable[[str], None] | None = None
+    on_state: Callable[[str], None] | None = None
+
+
 # the whole question ------------------------------------------------------------------------
 class Answerer:
     """Answers questions about one folder; keeps its conversations."""
@@ -252,7 +262,7 @@ class Answerer:
             result.reason = "no indexed passage matches the question"
             result.answer = "The index holds nothing that matches this question."
         else:
-            self._generate(result, turns, on_token, on_state, cancel)
+            self._generate(result, turns, Hooks(on_contexts, on_token, on_state), cancel)
         self._cite(result)
         result.seconds = time.monotonic() - started
         result.conversation_id = self._save(conversation_id, question, result)
@@ -268,20 +278,15 @@ class Answerer:
         return self.conversations.turns(conversation_id)
 
     def _generate(
-        self,
-        result: Answer,
-        turns: list[Turn],
-        on_token: Callable[[str], None] | None,
-        on_state: Callable[[str], None] | None,
-        cancel: threading.Event | None,
+        self, result: Answer, turns: list[Turn], hooks: Hooks, cancel: threading.Event | None
     ) -> None:
         pieces: list[str] = []
         try:
-            endpoint = self.endpoint(on_state or (lambda line: None))
+            endpoint = self.endpoint(hooks.on_state or (lambda line: None), cancel)
             result.model = endpoint.model
             client = ChatClient(endpoint)
             try:
-                self._stream(client, result, turns, pieces, on_token, cancel)
+                self._stream(client, result, turns, pieces, hooks, cancel)
             finally:
                 client.close()
         except GenerationBroken as error:
@@ -298,16 +303,19 @@ class Answerer:
         result: Answer,
         turns: list[Turn],
         pieces: list[str],
-        on_token: Callable[[str], None] | None,
+        hooks: Hooks,
         cancel: threading.Event | None,
     ) -> None:
         llm = self.settings.llm
         window = client.endpoint.context_length
         answer_tokens = min(llm.max_tokens, window // 4)
         budget = window - answer_tokens - SAFETY_TOKENS
+        retrieved = [context.where() for context in result.contexts]
         messages, result.contexts = fit_prompt(
             client, result.question, result.contexts, turns, budget
         )
+        if hooks.on_contexts and [c.where() for c in result.contexts] != retrieved:
+            hooks.on_contexts(result.contexts)  # renumbered: some did not fit the window
         first = time.monotonic()
         for piece in client.stream(
             messages,
@@ -319,8 +327,8 @@ class Answerer:
             if not pieces:
                 result.timings["first_token"] = time.monotonic() - first
             pieces.append(piece)
-            if on_token:
-                on_token(piece)
+            if hooks.on_token:
+                hooks.on_token(piece)
         result.generated = True
         result.answer = "".join(pieces)
         if cancel is not None and cancel.is_set():

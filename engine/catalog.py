@@ -122,6 +122,13 @@ class Catalog:
         ).fetchone()[0]
         return int(high or 0) + 1
 
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks per indexed file (0 for a file that holds none, an empty one)."""
+        counts = dict.fromkeys(self.files(), 0)
+        rows = self._db.execute("SELECT path, COUNT(*) FROM chunks GROUP BY path")
+        counts.update({str(path): int(n) for path, n in rows})
+        return counts
+
     def counts(self) -> tuple[int, int]:
         files = self._db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
         chunks = self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]

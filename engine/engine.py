@@ -6,6 +6,7 @@ Nothing outside engine/ touches pymilvus, SQLite or the model; it calls an `Engi
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -192,6 +193,25 @@ class Engine:
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
 
+    def file_states(self) -> list[dict[str, Any]]:
+        """Every file of the folder with its state: {"path", "state" ("indexed", "pending",
+        "failed", "ignored"), "chunks", "reason"}; ignored directories end with "/". Reads
+        the catalog through its own read-only connection, so a sync may run meanwhile."""
+        scan = self.scanner.scan()
+        counts: dict[str, int] = {}
+        left_out: dict[str, tuple[str, bool]] = {}
+        catalog = Catalog(self.index_dir / "catalog.sqlite", read_only=True)
+        try:
+            counts = catalog.chunk_counts()
+            left_out = {path: (reason, failed) for path, reason, failed in catalog.skipped()}
+        except sqlite3.Error:
+            pass  # a catalog being created right now: everything is pending
+        finally:
+            catalog.close()
+        states = [_file_state(f.path, counts, left_out) for f in scan.files]
+        states += [_state(s.path, "ignored", reason=s.reason) for s in scan.skipped]
+        return states
+
     def apply_scan_settings(self, settings: Settings) -> bool:
         """Take the include/exclude globs and size limit of a reloaded config (the other
         settings need a restart or a rebuild). True when which files belong may change:
@@ -216,6 +236,21 @@ class Engine:
         )
 
 
+def _state(path: str, state: str, chunks: int = 0, reason: str = "") -> dict[str, Any]:
+    return {"path": path, "state": state, "chunks": chunks, "reason": reason}
+
+
+def _file_state(
+    path: str, counts: dict[str, int], left_out: dict[str, tuple[str, bool]]
+) -> dict[str, Any]:
+    if path in counts:
+        return _state(path, "indexed", chunks=counts[path])
+    if path in left_out:  # the loader refused it (binary content, unreadable...)
+        reason, failed = left_out[path]
+        return _state(path, "failed" if failed else "ignored", reason=reason)
+    return _state(path, "pending")
+
+
 def open_answerer(
     settings: Settings,
     data_dir: Path,
@@ -228,7 +263,7 @@ def open_answerer(
     return Answerer(
         settings,
         search,
-        lambda say: ensure_server(settings, data_dir, say),
+        lambda say, cancel: ensure_server(settings, data_dir, say, cancel),
         index_dir / "conversations.sqlite",
         embed,
     )

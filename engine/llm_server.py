@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -223,7 +224,10 @@ def diagnose(log_text: str, model: str) -> str:
 
 # starting, reusing, stopping -----------------------------------------------------------------
 def ensure_server(
-    settings: Settings, data_dir: Path, on_state: StateSink | None = None
+    settings: Settings,
+    data_dir: Path,
+    on_state: StateSink | None = None,
+    cancel: threading.Event | None = None,
 ) -> Endpoint:
     """The endpoint answers come from: `llm.base_url`, else the managed server (started now
     if need be). When the chosen backend cannot load, says why and falls back to llama.cpp
@@ -238,13 +242,13 @@ def ensure_server(
         try:
             if problem:
                 raise LLMUnavailable(problem)
-            return ensure_plan(plan_vllm(settings, free_port()), data_dir, say)
+            return ensure_plan(plan_vllm(settings, free_port()), data_dir, say, cancel)
         except LLMUnavailable as error:
             say(f"vLLM unavailable ({error}); using the bundled CPU model")
             bundled = replace(settings.llm, backend="llamacpp", model="", gguf="")
             fallback = replace(settings, llm=bundled)
-            return ensure_plan(plan_llamacpp(fallback, free_port()), data_dir, say)
-    return ensure_plan(plan_llamacpp(settings, free_port()), data_dir, say)
+            return ensure_plan(plan_llamacpp(fallback, free_port()), data_dir, say, cancel)
+    return ensure_plan(plan_llamacpp(settings, free_port()), data_dir, say, cancel)
 
 
 def external_endpoint(settings: Settings) -> Endpoint:
@@ -260,7 +264,9 @@ def external_endpoint(settings: Settings) -> Endpoint:
     return Endpoint(base_url, model, settings.llm.backend, context, api_key or "not-needed")
 
 
-def ensure_plan(plan: ServerPlan, data_dir: Path, say: StateSink) -> Endpoint:
+def ensure_plan(
+    plan: ServerPlan, data_dir: Path, say: StateSink, cancel: threading.Event | None = None
+) -> Endpoint:
     with _start_lock(data_dir):
         record = read_record(data_dir)
         if record and record.get("key") == plan.key and alive(record.get("supervisor_pid")):
@@ -272,7 +278,7 @@ def ensure_plan(plan: ServerPlan, data_dir: Path, say: StateSink) -> Endpoint:
                 stop_server(data_dir)
             say(f"starting {plan.backend} {plan.model}...")
             _spawn_supervisor(plan, data_dir)
-        record = _wait_ready(plan, data_dir, say)
+        record = _wait_ready(plan, data_dir, say, cancel)
     touch_used(data_dir)
     say(f"{plan.backend} {plan.model} ready")
     return endpoint_from(record)
@@ -305,7 +311,9 @@ def _spawn_supervisor(plan: ServerPlan, data_dir: Path) -> None:
     write_record(data_dir, {"key": plan.key, "state": "starting", "supervisor_pid": process.pid})
 
 
-def _wait_ready(plan: ServerPlan, data_dir: Path, say: StateSink) -> dict[str, Any]:
+def _wait_ready(
+    plan: ServerPlan, data_dir: Path, say: StateSink, cancel: threading.Event | None
+) -> dict[str, Any]:
     deadline = time.monotonic() + plan.ready_timeout + 15  # the supervisor's reason first
     said = 0.0
     while time.monotonic() < deadline:
@@ -313,6 +321,8 @@ def _wait_ready(plan: ServerPlan, data_dir: Path, say: StateSink) -> dict[str, A
         state = record.get("state")
         if state == "ready":
             return record
+        if cancel is not None and cancel.is_set():  # the server goes on loading for later
+            raise LLMUnavailable(f"stopped waiting for {plan.backend} {plan.model}")
         if state == "failed":
             raise LLMUnavailable(f"{plan.backend} could not start: {record.get('reason')}")
         if not alive(record.get("supervisor_pid")):

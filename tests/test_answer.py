@@ -137,7 +137,7 @@ def test_without_a_model_the_answer_is_the_best_passages(notes: Path, tmp_path: 
     with open_engine(notes, tmp_path / "data", embedder) as engine:
         engine.sync()
 
-        def no_server(say: object) -> Endpoint:
+        def no_server(say: object, cancel: object) -> Endpoint:
             raise LLMUnavailable("cannot reach the model server at http://127.0.0.1:9/v1")
 
         answerer = Answerer(Settings(), engine.search, no_server, tmp_path / "c.sqlite")

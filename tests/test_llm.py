@@ -60,7 +60,7 @@ def answerer_for(engine: object, settings: Settings, data_dir: Path, **kw: objec
     return Answerer(
         settings,
         engine.search,  # type: ignore[attr-defined]
-        lambda say: ensure_server(settings, data_dir, say),
+        lambda say, cancel: ensure_server(settings, data_dir, say, cancel),
         data_dir / "conversations.sqlite",
         **kw,  # type: ignore[arg-type]
     )
@@ -133,6 +133,16 @@ def test_a_server_that_never_answers_gives_up_in_time(data_dir: Path) -> None:
         ensure_plan(crash, data_dir, lambda line: None)
 
 
+def test_waiting_for_a_loading_server_can_be_cancelled(data_dir: Path) -> None:
+    hang = plan_of([sys.executable, "-c", "import time; time.sleep(600)"], free_port(), 600)
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    with pytest.raises(LLMUnavailable, match="stopped waiting for llamacpp never"):
+        ensure_plan(hang, data_dir, lambda line: None, cancel)
+    record = read_record(data_dir)
+    assert record and alive(record["supervisor_pid"]), "the server goes on loading for later"
+
+
 # answers -------------------------------------------------------------------------------------
 def test_ask_streams_an_answer_with_resolvable_citations(
     notes: Path, data_dir: Path, tmp_path: Path
@@ -191,9 +201,11 @@ def test_a_follow_up_retrieves_with_the_previous_question(notes: Path, data_dir:
             return engine.search(query, k, prefixes)  # type: ignore[arg-type]
 
         answerer = Answerer(
-            Settings(), search, lambda say: ensure_server(Settings(), data_dir, say),  # type: ignore[arg-type]
+            Settings(),
+            search,  # type: ignore[arg-type]
+            lambda say, cancel: ensure_server(Settings(), data_dir, say, cancel),
             data_dir / "c.sqlite",
-        )  # fmt: skip
+        )
         first = answerer.ask("How often is the signing key rotated?")
         second = answerer.ask("Which command does it?", conversation_id=first.conversation_id)
         answerer.close()

@@ -291,6 +291,18 @@ def test_failed_and_skipped_files_are_recorded(engine: Engine, folder: Path) -> 
     assert all(row[0] not in ("blob.txt", ".env") for row in snapshot(engine))
 
 
+def test_file_states_for_the_folder_browser(engine: Engine, folder: Path) -> None:
+    (folder / "blob.txt").write_bytes(b"\x00\x01binary\x00" * 100)
+    (folder / ".env").write_text("TOKEN=abc\n")
+    engine.sync()
+    (folder / "new.md").write_text("# New\n\nNot synced yet.\n")
+    states = {state["path"]: state for state in engine.file_states()}
+    assert states["guide/keys.md"]["state"] == "indexed" and states["guide/keys.md"]["chunks"] == 1
+    assert states["new.md"] == {"path": "new.md", "state": "pending", "chunks": 0, "reason": ""}
+    assert states["blob.txt"]["state"] == "ignored" and "binary" in states["blob.txt"]["reason"]
+    assert states[".env"]["state"] == "ignored" and states[".env"]["reason"]
+
+
 def test_path_prefix_limits_search(engine: Engine) -> None:
     hits = engine.search("plumber", k=5, path_prefixes=["guide/"])
     assert hits and all(h.path.startswith("guide/") for h in hits)

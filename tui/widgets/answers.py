@@ -78,6 +78,7 @@ class Answers:
         self._answerer: Answerer | None = None
         self._on_state: ModelSink = lambda text, ready: None
         self._lock = threading.Lock()
+        self._closing = threading.Event()
 
     @property
     def answerer(self) -> Answerer:
@@ -92,7 +93,10 @@ class Answers:
         on_state("starting the model...", None)
         try:
             endpoint = ensure_server(
-                self.engine.settings, self.data_dir, lambda line: on_state(line, None)
+                self.engine.settings,
+                self.data_dir,
+                lambda line: on_state(line, None),
+                self._closing,  # quitting stops the wait; a loading server loads on
             )
         except DocsightError as error:
             on_state(f"unavailable: {error}", False)
@@ -151,6 +155,7 @@ class Answers:
         self.answerer.conversations.delete(conversation_id)
 
     def close(self) -> None:
+        self._closing.set()
         with self._lock:
             if self._answerer is not None:
                 self._answerer.close()
