@@ -329,6 +329,8 @@ class Answerer:
             pieces.append(piece)
             if hooks.on_token:
                 hooks.on_token(piece)
+        result.timings["stream"] = time.monotonic() - first
+        result.timings["pieces"] = len(pieces)  # servers stream about one token a piece
         result.generated = True
         result.answer = "".join(pieces)
         if cancel is not None and cancel.is_set():
