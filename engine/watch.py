@@ -161,6 +161,7 @@ class Watcher:
         self._pending: set[str] = set()
         self._full = False
         self._reload = False
+        self._failed: set[str] = set()  # paths whose last sync failed (retried once)
         self._first = self._last = 0.0
         self._busy = False
         self._stopping = False
@@ -320,17 +321,33 @@ class Watcher:
                 return
             try:
                 self._sync(*batch)
+                self._failed -= batch[0]
             except Cancelled:
                 return
             except DocsightError as error:
                 log.warning("sync failed: %s", error)
                 self.on_event(WatcherDegraded(f"sync failed: {error}"))
+                self._retry_once(batch[0])
             except Exception:  # the watcher must outlive one bad sync
                 log.exception("sync failed")
+                self._retry_once(batch[0])
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
+
+    def _retry_once(self, paths: set[str]) -> None:
+        """A failed batch's paths go back in the queue once: a passing failure (a busy
+        store) loses nothing, and a lasting one does not loop."""
+        again = paths - self._failed
+        self._failed |= paths
+        if again:
+            with self._cond:
+                if not self._pending:
+                    self._first = time.monotonic()
+                self._pending |= again
+                self._last = time.monotonic()
+                self._cond.notify_all()
 
     def _sync(self, paths: set[str], full: bool, reload: bool) -> None:
         if reload and self._apply_config():

@@ -25,6 +25,7 @@ import engine.watch
 from engine.config import Settings, load_settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
+from engine.errors import StoreError
 from engine.events import (
     Event,
     FileFailed,
@@ -380,6 +381,24 @@ def test_config_glob_change_re_evaluates_what_belongs(
             live.assert_consistent()
         finally:
             watcher.stop()
+
+
+def test_a_failed_batch_is_retried_once(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sync = live.engine.sync
+    failures: list[object] = []
+
+    def flaky_sync(paths: object = None, *args: object, **kwargs: object) -> object:
+        if paths is not None and not failures:
+            failures.append(paths)
+            raise StoreError("the vector store is busy")
+        return real_sync(paths, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(live.engine, "sync", flaky_sync)
+    write(live.folder / "later.md", "# Later\n\nWritten while the store was busy.\n")
+    live.settle_on(INITIAL | {"later.md"})
+    assert failures == [["later.md"]]
+    assert "busy" in live.events.of(WatcherDegraded)[0].reason
+    live.assert_consistent()
 
 
 def test_changes_while_stopped_are_picked_up_by_the_sweep(
