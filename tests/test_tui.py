@@ -22,6 +22,7 @@ from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
 from engine.llm_server import stop_server
+from tests.tui_standin import PatientApp
 from tui import messages as m
 from tui.app import DocsightApp
 from tui.screens.folder import FolderScreen
@@ -112,7 +113,7 @@ def make_app(
 ) -> DocsightApp:
     settings = settings or settings_for_tests()
     backend = EngineBackend(folder, settings, data_dir, embedder=embedder)
-    return DocsightApp(backend, settings.tui)
+    return PatientApp(backend, settings.tui)
 
 
 # helpers ----------------------------------------------------------------------------------
@@ -135,6 +136,19 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}:\n{screen_text(pilot.app)}")  # type: ignore[arg-type]
         await pilot.pause(0.05)
+
+
+async def shows(pilot: Pilot[None], widget: Callable[[], Widget], text: str) -> None:
+    """Wait until `text` is drawn in the widget (a message handled is not yet a frame)."""
+    await wait_for(pilot, lambda: text in widget_text(widget()), repr(text))
+
+
+def notified(app: DocsightApp, title: str, severity: str | None = None) -> list[str]:
+    return [
+        n.message
+        for n in app._notifications
+        if n.title == title and (severity is None or n.severity == severity)
+    ]
 
 
 def without_markers(text: str) -> str:
@@ -191,13 +205,13 @@ async def test_ask_streams_an_answer_with_sources_then_opens_the_cited_lines(
         assert seen.of(m.AnswerSources), "sources are shown before the answer ends"
         if result.generated:  # a model answered: its text streamed in and is on screen
             assert seen.of(m.AnswerToken) and block.text.strip()
-            assert block.text.split()[0] in widget_text(block.body)
+            await shows(pilot, lambda: block.body, block.text.split()[0])
         pane = app.screen.query_one(SourcesPane)
         keys = [ref for ref in pane.refs if ref.path == "ops/keys.md"]
         assert pane.display and keys, result
-        assert keys[0].where in widget_text(pane)
+        await shows(pilot, lambda: pane, keys[0].where)
         first = result.refs[0]
-        assert f"[{first.n}] {first.where}" in widget_text(block)  # the answer's citations
+        await shows(pilot, lambda: block, f"[{first.n}] {first.where}")  # the citations
 
         await pilot.press("ctrl+g", str(keys[0].n))  # number keys open citation [n]
         await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen), "the viewer")
@@ -209,8 +223,8 @@ async def test_ask_streams_an_answer_with_sources_then_opens_the_cited_lines(
         assert view.cursor == ref.start_line - 1
         top = view.scroll_offset.y
         assert top <= ref.start_line - 1 and ref.end_line - 1 < top + view.size.height
-        assert KEYS_MD.split("\n")[ref.start_line - 1] in widget_text(view)
-        assert ref.where in widget_text(app.screen.query_one("#viewer-title"))
+        await shows(pilot, lambda: view, KEYS_MD.split("\n")[ref.start_line - 1])
+        await shows(pilot, lambda: app.screen.query_one("#viewer-title"), ref.where)
 
 
 async def test_a_new_file_shows_in_the_tree_and_the_status_line(
@@ -224,13 +238,13 @@ async def test_a_new_file_shows_in_the_tree_and_the_status_line(
         await wait_for(pilot, lambda: isinstance(app.screen, FolderScreen), "the folder browser")
         tree = app.screen.query_one(FolderTree)
         status = app.screen.query_one("#status-index")
-        assert "2 files" in widget_text(status)
+        await shows(pilot, lambda: status, "2 files")
 
         (notes / "ops" / "backup.md").write_text("# Backups\n\nBackups run nightly at two.\n")
         await wait_for(pilot, lambda: indexed(app, "ops/backup.md"), "the new file indexed")
         await wait_for(pilot, lambda: "3 files" in widget_text(status), "3 files in the status")
         await wait_for(pilot, lambda: "backup.md  1 chunk" in widget_text(tree), "the tree row")
-        assert "watching" in widget_text(status)
+        await shows(pilot, lambda: status, "watching")
 
 
 async def test_model_down_still_shows_sources_and_says_why(
@@ -243,12 +257,18 @@ async def test_model_down_still_shows_sources_and_says_why(
 
         pane = app.screen.query_one(SourcesPane)
         assert pane.refs and pane.refs[0].path == "garden.md"
-        assert "garden.md:" in widget_text(pane)
-        assert "No answer generated" in widget_text(block)
-        warned = [n for n in app._notifications if n.title in ("Model", "Answer")]
-        assert warned and warned[-1].severity == "warning"
-        assert warned[-1].message.split()[0] in screen_text(app)  # the toast is on screen
-        assert "unavailable" in widget_text(app.screen.query_one("#status-model"))
+        await shows(pilot, lambda: pane, "garden.md:")
+        await shows(pilot, lambda: block, "No answer generated")
+        # The model's failure is news once: from the model's start ("Model") or, when the
+        # question came first, from the answer ("Answer"). Toasts arrive as messages.
+        await wait_for(
+            pilot,
+            lambda: notified(app, "Model", "warning") or notified(app, "Answer", "warning"),
+            "the warning",
+        )
+        warning = (notified(app, "Model", "warning") or notified(app, "Answer", "warning"))[-1]
+        await wait_for(pilot, lambda: warning.split()[0] in screen_text(app), "the toast")
+        await shows(pilot, lambda: app.screen.query_one("#status-model"), "unavailable")
 
 
 async def test_document_markup_and_escapes_show_as_plain_text(
@@ -261,15 +281,15 @@ async def test_document_markup_and_escapes_show_as_plain_text(
         await ask(pilot, app, "zebra password field")
         pane = app.screen.query_one(SourcesPane)
         assert pane.refs[0].path == "markup.md"
-        shown = widget_text(pane)
-        assert "[bold]x[/]" in shown and "\x1b" not in shown
+        await shows(pilot, lambda: pane, "[bold]x[/]")
+        assert "\x1b" not in widget_text(pane)
 
         await pilot.press("ctrl+g", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ViewerScreen), "the viewer")
         view = app.screen.query_one(SourceView)
         await wait_for(pilot, lambda: view.cited is not None, "the cited lines")
+        await shows(pilot, lambda: view, "[bold]x[/] and [link=http://e]y[/link]")
         shown = widget_text(view)
-        assert "[bold]x[/] and [link=http://e]y[/link]" in shown
         assert "␛[31m red ␛[0m" in shown and "␇" in shown
         everything = screen_text(app)
         assert "\x1b" not in everything and "\x07" not in everything
@@ -303,8 +323,12 @@ async def test_escape_during_a_stream_keeps_what_arrived(
         streamed = "".join(t.text for t in seen.of(m.AnswerToken))  # type: ignore[attr-defined]
         assert block.text.strip() and without_markers(block.text) == without_markers(streamed)
         if finished.result.incomplete:
-            assert "incomplete" in widget_text(block)
-        assert any(n.title == "Answer" and "Stopped" in n.message for n in app._notifications)
+            await shows(pilot, lambda: block, "incomplete")
+        await wait_for(
+            pilot,
+            lambda: any("Stopped" in note for note in notified(app, "Answer")),
+            "the note that the answer stopped",
+        )
 
 
 async def test_resume_a_saved_conversation(notes: Path, data_dir: Path, minilm: Embedder) -> None:
@@ -323,12 +347,16 @@ async def test_resume_a_saved_conversation(notes: Path, data_dir: Path, minilm: 
         await wait_for(pilot, lambda: "question" in screen_text(app), "the list")
         if not getattr(chats, "conversations", None):
             pytest.skip("this build saves no conversations")
-        assert "How often do I rotate the signing key?" in screen_text(app)
+        await wait_for(
+            pilot, lambda: "How often do I rotate the signing key?" in screen_text(app), "it"
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is main, "the chat again")
         await wait_for(pilot, lambda: main.query(AnswerBlock), "the resumed answer")
         assert main.conversation_id is not None
-        assert "How often do I rotate the signing key?" in screen_text(app)
+        await wait_for(
+            pilot, lambda: "How often do I rotate the signing key?" in screen_text(app), "it"
+        )
         assert main.query_one(SourcesPane).refs
 
 
@@ -340,9 +368,14 @@ async def test_an_index_owned_elsewhere_is_said_in_one_line(
         app = make_app(notes, data_dir, minilm, settings)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.index_state.phase == "failed", "the failure")
-            assert "index unavailable: the index of" in screen_text(app)  # the status line
+            await wait_for(  # the status line
+                pilot, lambda: "index unavailable: the index of" in screen_text(app), "status"
+            )
+            await wait_for(
+                pilot, lambda: [n for n in app._notifications if n.severity == "error"], "toast"
+            )
             failed = [n for n in app._notifications if n.severity == "error"]
-            assert failed and "open in another docsight (pid" in failed[0].message
+            assert "open in another docsight (pid" in failed[0].message
             await pilot.press(*"anything?", "enter")
             await wait_for(pilot, lambda: len(list(app._notifications)) >= 2, "the refusal")
             assert "the index is not open" in list(app._notifications)[-1].message

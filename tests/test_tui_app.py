@@ -5,6 +5,8 @@ protocol as the real backend; tests/test_tui.py covers the same app on the real 
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,7 @@ from textual.pilot import Pilot
 
 from engine import events as ev
 from engine.config import TUISettings
-from tests.tui_standin import StandInBackend
-from tui.app import DocsightApp
+from tests.tui_standin import PatientApp, StandInBackend
 from tui.keys import binding_ids, help_sections
 from tui.messages import IndexState, one_line
 from tui.screens.conversations import ConversationsScreen
@@ -42,6 +43,14 @@ async def settle(pilot: Pilot[None]) -> None:
         await pilot.pause()
 
 
+async def until(pilot: Pilot[None], condition: Callable[[], object], what: str) -> None:
+    """Wait for a state the app reaches through messages (a toast is one), with a deadline."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
 async def ask(pilot: Pilot[None], question: str) -> None:
     pilot.app.screen.query_one(QuestionInput).value = question
     await pilot.press("enter")
@@ -52,7 +61,7 @@ async def ask(pilot: Pilot[None], question: str) -> None:
 
 
 async def test_up_and_down_recall_earlier_questions() -> None:
-    app = DocsightApp(StandInBackend())
+    app = PatientApp(StandInBackend())
     async with app.run_test() as pilot:
         await settle(pilot)
         await ask(pilot, "first question")
@@ -71,7 +80,7 @@ async def test_up_and_down_recall_earlier_questions() -> None:
 
 async def test_asking_about_a_selected_folder_scopes_the_question() -> None:
     backend = StandInBackend()
-    app = DocsightApp(backend)
+    app = PatientApp(backend)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+o")
@@ -90,7 +99,7 @@ async def test_asking_about_a_selected_folder_scopes_the_question() -> None:
 
 async def test_conversations_resume_and_delete() -> None:
     backend = StandInBackend()
-    app = DocsightApp(backend)
+    app = PatientApp(backend)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+r")
@@ -111,10 +120,12 @@ async def test_conversations_resume_and_delete() -> None:
 
 async def test_keys_come_from_the_config_and_bad_names_are_reported() -> None:
     settings = TUISettings(keys={"files": "ctrl+t", "no_such_action": "ctrl+x"})
-    app = DocsightApp(StandInBackend(), settings)
+    app = PatientApp(StandInBackend(), settings)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        assert any("no_such_action" in n.message for n in app._notifications)
+        await until(
+            pilot, lambda: any("no_such_action" in n.message for n in app._notifications), "it"
+        )
         await pilot.press("ctrl+t")
         await settle(pilot)
         assert isinstance(app.screen, FolderScreen)
@@ -133,7 +144,7 @@ def test_help_lists_every_named_key_and_the_palette_every_app_action() -> None:
 
 
 async def test_the_palette_offers_the_app_and_screen_actions() -> None:
-    app = DocsightApp(StandInBackend())
+    app = PatientApp(StandInBackend())
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await ask(pilot, "rotate?")
@@ -146,7 +157,7 @@ async def test_the_palette_offers_the_app_and_screen_actions() -> None:
 
 
 async def test_the_viewer_walks_citations_and_finds_text() -> None:
-    app = DocsightApp(StandInBackend())
+    app = PatientApp(StandInBackend())
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await ask(pilot, "rotate?")
@@ -167,14 +178,14 @@ async def test_the_viewer_walks_citations_and_finds_text() -> None:
 
 
 async def test_editing_needs_a_terminal_and_says_so_without_one() -> None:
-    app = DocsightApp(StandInBackend())
+    app = PatientApp(StandInBackend())
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await ask(pilot, "rotate?")
         await pilot.press("ctrl+g", "enter")
         await settle(pilot)
         await pilot.press("e")  # headless: nothing to hand the terminal to
-        assert any(n.title == "Edit" for n in app._notifications)
+        await until(pilot, lambda: any(n.title == "Edit" for n in app._notifications), "a note")
 
 
 def test_the_editor_command_opens_the_line() -> None:
@@ -213,7 +224,7 @@ def test_failures_become_one_line() -> None:
 
 
 async def test_the_folder_filter_and_enter_open_a_file() -> None:
-    app = DocsightApp(StandInBackend())
+    app = PatientApp(StandInBackend())
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+o", "slash", *"keys", "enter")

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from engine.config import TUISettings
-from tests.tui_standin import StandInBackend
+from tests.tui_standin import PatientApp, StandInBackend
 from tui.app import DocsightApp
 from tui.screens.main import MainScreen
 from tui.widgets.chat import AnswerBlock
@@ -27,13 +28,17 @@ def app_with(
     model_ready: bool = True, theme: str = "textual-dark", syncing: bool = False
 ) -> DocsightApp:
     backend = StandInBackend(model_ready=model_ready, syncing=syncing)
-    return DocsightApp(backend, TUISettings(theme=theme))
+    return PatientApp(backend, TUISettings(theme=theme))
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    """Let every worker finish and every message it posted be handled."""
+    """Let every worker finish and every message it posted be handled. The cursor of an
+    input stops blinking (it stays shown): a blink every 0.5 s would make a snapshot depend
+    on how long the steps took."""
     for _ in range(3):
         await pilot.app.workers.wait_for_complete()
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await pilot.pause()
 
 

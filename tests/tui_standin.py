@@ -11,7 +11,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import tui.app
 from engine import events as ev
+from tui.app import DocsightApp
 from tui.messages import AnswerResult, ConversationInfo, FileState, SourceRef, SourceText
 from tui.widgets.backend import EventSink, ModelSink, RefsSink, TokenSink
 from tui.widgets.source_text import SourceUnreadable
@@ -192,3 +194,11 @@ class StandInBackend:
 
     def close(self) -> None:
         self.closed = True
+
+
+class PatientApp(DocsightApp):
+    """The app with toasts that stay until the test ends: on a busy machine the steps
+    before an assertion can take longer than a toast's 5 seconds on screen."""
+
+    NOTIFICATION_TIMEOUT = 3600
+    CSS_PATH = str(Path(tui.app.__file__).with_name("app.tcss"))  # else relative to tests/
