@@ -8,6 +8,7 @@ start repair a crash at any point.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -67,6 +68,8 @@ class ChunkRow:
 class Catalog:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        if not read_only and not path.exists():  # it holds every chunk's text: 0600
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         uri = f"file:{path}?mode=ro" if read_only else f"file:{path}"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
         self._db.row_factory = sqlite3.Row

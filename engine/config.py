@@ -2,6 +2,16 @@
 
 One typed object, loaded once at the entry point. Every key has a comment here and in
 `config.example.toml`. Errors name the key and where the bad value came from.
+
+Every value is checked when it is read, so nothing wrong reaches Milvus, the model or the
+index (a `--rebuild` deletes nothing before its settings are known to be good):
+- the annotation gives the type; a `Literal[...]` annotation is the set of allowed values;
+- `bounded(default, low, high)` declares a numeric range (`above=True`: `low` itself is
+  not allowed), kept in the field's metadata;
+- a section may define `relations(self)`, yielding (field, problem) for rules between its
+  fields; the error names the field and where its value came from.
+A new setting declares its range where it is defined, for example
+`rerank_candidates: int = bounded(20, 1, 200)`, and is checked like every other.
 """
 
 from __future__ import annotations
@@ -11,15 +21,49 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 
 from engine.errors import ConfigError
 
 ENV_PREFIX = "DOCSIGHT_"
+MAX_TOP_K = 16384  # the most hits Milvus returns for one search
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range a numeric setting must lie in (None: open on that side)."""
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False  # `low` itself is excluded
+
+    def allows(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.above else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def describe(self) -> str:
+        low = (
+            None
+            if self.low is None
+            else f"{'more than' if self.above else 'at least'} {self.low:g}"
+        )
+        high = None if self.high is None else f"at most {self.high:g}"
+        if low and high and not self.above:
+            return f"between {self.low:g} and {self.high:g}"
+        return " and ".join(part for part in (low, high) if part)
+
+
+def bounded(
+    default: Any, low: float | None = None, high: float | None = None, *, above: bool = False
+) -> Any:
+    """A settings field whose value must lie in [low, high] (`above`: low excluded)."""
+    return field(default=default, metadata={"bounds": Bounds(low, high, above)})
 
 
 @dataclass
@@ -28,14 +72,19 @@ class IndexSettings:
     """Glob patterns (gitignore syntax) a file must match to be indexed; empty = all."""
     exclude: list[str] = field(default_factory=list)
     """Glob patterns (gitignore syntax) never indexed, on top of ignore files."""
-    max_file_mb: float = 10.0
+    max_file_mb: float = bounded(10.0, 0, 1024, above=True)
     """Files larger than this are skipped (and listed with the reason)."""
-    chunk_size: int = 512
-    """Target chunk length in characters (the seed's value)."""
-    chunk_overlap: int = 51
+    chunk_size: int = bounded(512, 100, 8000)
+    """Target chunk length in characters (the seed's value). At most 8000: a chunk's text
+    must fit Milvus' 65,535-byte text field in any script."""
+    chunk_overlap: int = bounded(51, 0, 4000)
     """Characters shared by neighbouring pieces when a long block must be cut."""
-    bm25_analyzer: str = "standard"
-    """Milvus analyzer for the BM25 full-text field: standard, english or chinese."""
+    bm25_analyzer: Literal["standard", "english", "chinese"] = "standard"
+    """Milvus analyzer for the BM25 full-text field."""
+
+    def relations(self) -> Iterator[tuple[str, str]]:
+        if self.chunk_overlap >= self.chunk_size:
+            yield "chunk_overlap", f"must be less than index.chunk_size ({self.chunk_size})"
 
 
 @dataclass
@@ -43,13 +92,12 @@ class EmbeddingSettings:
     model: str = "auto"
     """"auto" (bge-large-en-v1.5 on CUDA, bundled all-MiniLM-L6-v2 otherwise), a
     sentence-transformers model name, or a local path."""
-    device: str = "auto"
-    """"auto", "cpu" or "cuda"."""
-    batch_size: int = 32
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = bounded(32, 1, 4096)
     """Chunks per encoder call."""
     base_url: str = ""
     """An OpenAI-compatible /v1/embeddings server to use instead of a local model."""
-    cache_max_mb: int = 256
+    cache_max_mb: int = bounded(256, 0, 1_000_000)
     """Size limit of the embedding cache; unused entries past it are dropped, oldest first."""
 
 
@@ -65,24 +113,24 @@ class StoreSettings:
 
 @dataclass
 class RetrievalSettings:
-    top_k: int = 5
+    top_k: int = bounded(5, 1, MAX_TOP_K)
     """Chunks retrieved per search."""
 
 
 @dataclass
 class VLLMSettings:
-    dtype: str = "bfloat16"
-    gpu_memory_utilization: float = 0.5
-    max_model_len: int = 1000
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "bfloat16"
+    gpu_memory_utilization: float = bounded(0.5, 0, 1, above=True)
+    max_model_len: int = bounded(1000, 128, 1 << 20)
     enforce_eager: bool = True
-    seed: int = 415
-    max_num_batched_tokens: int = 3000
+    seed: int = bounded(415, 0, 2**32 - 1)
+    max_num_batched_tokens: int = bounded(3000, 128, 1 << 20)
 
 
 @dataclass
 class LLMSettings:
-    backend: str = "auto"
-    """"auto", "vllm", "llamacpp" or "openai" (any compatible server at base_url)."""
+    backend: Literal["auto", "vllm", "llamacpp", "openai"] = "auto"
+    """"openai" is any compatible server at base_url."""
     base_url: str = ""
     """An OpenAI-compatible server to use; empty = docsight starts and manages one."""
     api_key_env: str = "OPENAI_API_KEY"
@@ -91,19 +139,19 @@ class LLMSettings:
     """Model name; empty = the backend's default (Llama 3.1 8B Instruct on vLLM)."""
     gguf: str = ""
     """GGUF file for llama.cpp; empty = the bundled SmolLM2-135M-Instruct."""
-    context_length: int = 2048
+    context_length: int = bounded(2048, 256, 1 << 20)
     """Context window used when the server does not report one."""
-    temperature: float = 0.2
-    top_p: float = 0.95
-    max_tokens: int = 512
-    idle_stop_minutes: float = 30.0
+    temperature: float = bounded(0.2, 0, 2)
+    top_p: float = bounded(0.95, 0, 1, above=True)
+    max_tokens: int = bounded(512, 1, 1 << 20)
+    idle_stop_minutes: float = bounded(30.0, 0, 525_600)
     """A managed server with no requests for this long is stopped."""
     vllm: VLLMSettings = field(default_factory=VLLMSettings)
 
 
 @dataclass
 class WatchSettings:
-    debounce_ms: int = 300
+    debounce_ms: int = bounded(300, 0, 60_000)
     """Quiet time after the last file event before a batched sync runs."""
 
 
@@ -144,18 +192,21 @@ def load_settings(
 ) -> Settings:
     """Build the settings; `overrides` maps dotted keys ("retrieval.top_k") to flag values."""
     settings = Settings()
+    origins: dict[str, str] = {}  # dotted key -> where its value came from
     path = config_path or default_config_path()
     if config_path is not None and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     if path.is_file():
-        _apply(settings, _read_toml(path), str(path))
+        for key, value in _read_toml(path).items():
+            _set_dotted(settings, key, value, str(path), origins)
     env = os.environ if env is None else env
     for key, raw in env.items():
         if key.startswith(ENV_PREFIX) and "__" in key:
             dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
-            _set_dotted(settings, dotted, _parse_env_value(raw), f"environment {key}")
+            _set_dotted(settings, dotted, _parse_env_value(raw), f"environment {key}", origins)
     for dotted, value in (overrides or {}).items():
-        _set_dotted(settings, dotted, value, "command line")
+        _set_dotted(settings, dotted, value, "command line", origins)
+    _check_relations(settings, "", origins)
     return settings
 
 
@@ -175,34 +226,47 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def _apply(settings: Settings, table: dict[str, Any], origin: str) -> None:
-    for key, value in table.items():
-        _set_dotted(settings, key, value, origin)
-
-
-def _set_dotted(obj: Any, dotted: str, value: Any, origin: str, prefix: str = "") -> None:
+def _set_dotted(
+    obj: Any, dotted: str, value: Any, origin: str, origins: dict[str, str], prefix: str = ""
+) -> None:
     """Set `dotted` (relative to `obj`) to `value`; a table value fills a whole section."""
     head, _, rest = dotted.partition(".")
-    fields = {f.name for f in dataclasses.fields(obj)}
+    fields = {f.name: f for f in dataclasses.fields(obj)}
     full_key = f"{prefix}{head}"
     if head not in fields:
         raise ConfigError(f"{origin}: unknown setting '{full_key}'")
     current = getattr(obj, head)
     if dataclasses.is_dataclass(current):
         if rest:
-            _set_dotted(current, rest, value, origin, f"{full_key}.")
+            _set_dotted(current, rest, value, origin, origins, f"{full_key}.")
             return
         if not isinstance(value, dict):
             raise ConfigError(f"{origin}: '{full_key}' must be a table")
         for sub_key, sub_value in value.items():
-            _set_dotted(current, sub_key, sub_value, origin, f"{full_key}.")
+            _set_dotted(current, sub_key, sub_value, origin, origins, f"{full_key}.")
         return
     if rest and isinstance(current, dict):
         current[rest] = str(value)
         return
     if rest:
         raise ConfigError(f"{origin}: unknown setting '{prefix}{dotted}'")
-    setattr(obj, head, _coerce(value, _field_type(type(obj), head), full_key, origin))
+    coerced = _coerce(value, _field_type(type(obj), head), full_key, origin)
+    bounds = fields[head].metadata.get("bounds")
+    if isinstance(bounds, Bounds) and not bounds.allows(coerced):
+        raise ConfigError(f"{origin}: '{full_key}' must be {bounds.describe()}, got {value!r}")
+    setattr(obj, head, coerced)
+    origins[full_key] = origin
+
+
+def _check_relations(section: Any, prefix: str, origins: dict[str, str]) -> None:
+    """Run every section's `relations()` (rules between its fields), nested ones too."""
+    for item in dataclasses.fields(section):
+        value = getattr(section, item.name)
+        if dataclasses.is_dataclass(value):
+            _check_relations(value, f"{prefix}{item.name}.", origins)
+    for name, problem in getattr(section, "relations", lambda: ())():
+        key = f"{prefix}{name}"
+        raise ConfigError(f"{origins.get(key, 'default settings')}: '{key}' {problem}")
 
 
 def _field_type(cls: type, name: str) -> Any:
@@ -231,6 +295,9 @@ def _coerce(value: Any, expected: Any, key: str, origin: str) -> Any:
     elif expected is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
+    elif origin_type is Literal:
+        if value in typing.get_args(expected) and isinstance(value, str):
+            return value
     elif isinstance(expected, types.UnionType):
         return value
     raise ConfigError(f"{origin}: '{key}' should be {_describe(expected)}, got {value!r}")
@@ -242,4 +309,6 @@ def _describe(expected: Any) -> str:
         return "a list of strings"
     if typing.get_origin(expected) is dict:
         return "a table of strings"
+    if typing.get_origin(expected) is Literal:
+        return "one of " + ", ".join(f'"{choice}"' for choice in typing.get_args(expected))
     return names.get(expected, str(expected))

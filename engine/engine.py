@@ -9,7 +9,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ from engine.answer import Answerer, SearchFn, embed_with
 from engine.catalog import Catalog
 from engine.chunk import CHUNKER_VERSION
 from engine.cite import Embed
-from engine.config import Settings
+from engine.config import MAX_TOP_K, Settings
 from engine.embed import Embedder, make_embedder, resolve_model
-from engine.errors import RebuildNeeded
+from engine.errors import RebuildNeeded, translated
 from engine.events import Event, SyncFinished, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
@@ -32,6 +33,7 @@ from engine.types import Hit
 
 log = logging.getLogger(__name__)
 SCAN_KEYS = ("include", "exclude", "max_file_mb")
+DOUBLED_BATCH = 1000  # ids per count(*) query while looking for doubled rows
 
 
 class Engine:
@@ -57,22 +59,40 @@ class Engine:
         self._lock = IndexLock(self.index_dir, self.folder)
         self._lock.acquire()
         try:
-            self.catalog = Catalog(self.index_dir / "catalog.sqlite")
-            self.catalog.set_meta({"folder": str(self.folder)})
-            self.store = VectorStore(
-                settings.store,
-                self.index_dir / "milvus.db",
-                indexes.collection_name(self.folder),
-                str(self.folder),
-            )
-            self._check_fingerprint(rebuild)
-            self.repair()
+            with self._reported():
+                self._open(rebuild)
         except BaseException:
             self._lock.release()
             raise
         self.config_path = config_path
         self._never = [self.data_dir, *([config_path.parent] if config_path else [])]
         self.scanner = Scanner(self.folder, settings.index, self._never)
+
+    def _open(self, rebuild: bool) -> None:
+        self.catalog = Catalog(self.index_dir / "catalog.sqlite")
+        self.catalog.set_meta({"folder": str(self.folder)})
+        self.store = VectorStore(
+            self.settings.store,
+            self.index_dir / "milvus.db",
+            indexes.collection_name(self.folder),
+            str(self.folder),
+        )
+        indexes.make_private(self.index_dir)  # the files Milvus Lite and SQLite just made
+        self._check_fingerprint(rebuild)
+        self.repair()
+
+    @contextmanager
+    def _reported(self) -> Iterator[None]:
+        """Failures a person can act on (a full disk, a store that refused) become one-line
+        errors; the original stays in the log."""
+        try:
+            yield
+        except Exception as error:
+            better = translated(error, self.data_dir)
+            if better is None or better is error:
+                raise
+            log.warning("%s", better, exc_info=True)
+            raise better from error
 
     # lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -116,6 +136,9 @@ class Engine:
                 "run `docsight index --rebuild` to rebuild it"
             )
         if changed or rebuild:
+            # Everything a rebuild needs is checked before anything is deleted: the settings
+            # were checked when they were read; the encoder must load.
+            _ = self.embedder
             log.info("rebuilding the index of %s", self.folder)
             self.store.drop()
             self.catalog.reset_index()
@@ -137,21 +160,39 @@ class Engine:
             self._reconcile_rows()
 
     def _reconcile_rows(self) -> None:
-        in_store = self.store.all_ids()
+        """Milvus and the catalog disagree beyond what the journal explains (Milvus lost a
+        row, holds one twice, or holds one the catalog never recorded). Strays go; a file
+        with a lost or doubled row leaves the index whole (catalog and Milvus), so the next
+        sync adds it again from the embedding cache: never half a file, never twice."""
+        in_store = {int(row["id"]) for row in self.store.rows(["id"])}
         in_catalog = self.catalog.chunk_ids()
         extra = sorted(in_store - in_catalog)
-        missing = sorted(in_catalog - in_store)
-        log.warning("index repair: %d stray rows, %d missing rows", len(extra), len(missing))
+        damaged = (in_catalog - in_store) | self._doubled(sorted(in_store))
+        log.warning("index repair: %d stray rows, %d lost or doubled", len(extra), len(damaged))
         self.store.delete(extra)
-        if missing:
-            rows = self.catalog.chunks_by_ids(missing)
-            paths = {row.path for row in rows}
-            with self.catalog.transaction() as db:  # re-index those files on the next sync
-                for path in paths:
-                    Catalog.delete_file(db, path)
-                Catalog.delete_chunks(db, [row.id for row in rows])
-            self.store.delete([row.id for row in rows])
+        paths = {row.path for row in self.catalog.chunks_by_ids(sorted(damaged & in_catalog))}
+        doomed = [row.id for path in sorted(paths) for row in self.catalog.chunks_of(path)]
+        with self.catalog.transaction() as db:  # journalled: a crash here is repaired next time
+            for path in paths:
+                Catalog.delete_file(db, path)
+            Catalog.delete_chunks(db, doomed)
+            Catalog.add_orphans_in(db, doomed)
+        self.store.delete(doomed)
+        self.catalog.clear_orphans(doomed)
         self.store.flush()
+
+    def _doubled(self, ids: list[int]) -> set[int]:
+        """Ids Milvus holds more than once. Its iterator and search show each id once and
+        only count(*) sees the copies, so halve the ids until the counts show which."""
+        if len(ids) > DOUBLED_BATCH:
+            batches = range(0, len(ids), DOUBLED_BATCH)
+            return set().union(*(self._doubled(ids[i : i + DOUBLED_BATCH]) for i in batches))
+        if not ids or self.store.count(ids) <= len(ids):
+            return set()
+        if len(ids) == 1:
+            return set(ids)
+        half = len(ids) // 2
+        return self._doubled(ids[:half]) | self._doubled(ids[half:])
 
     # work ---------------------------------------------------------------------------------
     def sync(
@@ -162,7 +203,7 @@ class Engine:
     ) -> SyncReport:
         """Bring the index up to date with the folder (or only with `paths`)."""
         emit = on_event or (lambda event: None)
-        with self._sync_lock:
+        with self._sync_lock, self._reported():
             emit(SyncStarted("full" if paths is None else "paths"))
             if not self.store.exists():
                 self.store.ensure_collection(self.embedder.dim, self.settings.index.bm25_analyzer)
@@ -184,11 +225,14 @@ class Engine:
     def search(
         self, query: str, k: int | None = None, path_prefixes: Sequence[str] = ()
     ) -> list[Hit]:
-        if not self.store.exists() or not query.strip():
-            return []
-        vector = self.embedder.embed_query(query)
-        limit = k or self.settings.retrieval.top_k
-        return self.store.search(query, vector, limit, list(path_prefixes))
+        """The best `k` chunks (retrieval.top_k when None), k kept within 1..MAX_TOP_K: a
+        request from another process is not trusted to have checked it."""
+        with self._reported():
+            if not self.store.exists() or not query.strip():
+                return []
+            vector = self.embedder.embed_query(query)
+            limit = max(1, min(int(k or self.settings.retrieval.top_k), MAX_TOP_K))
+            return self.store.search(query, vector, limit, list(path_prefixes))
 
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)

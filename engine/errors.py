@@ -3,6 +3,11 @@ the CLI and the TUI print that line and nothing else (the log file keeps the tra
 
 from __future__ import annotations
 
+import errno
+import shutil
+import sqlite3
+from pathlib import Path
+
 
 class DocsightError(Exception):
     """Base class: str(error) is the user-facing one-line reason."""
@@ -39,3 +44,56 @@ class StoreError(DocsightError):
 
 class LLMUnavailable(DocsightError):
     """No model server could answer; the reason says what to do."""
+
+
+class DiskFull(DocsightError):
+    """The disk holding the data dir is full. Every write is a transaction or journalled
+    (DESIGN.md's sync contract), so what was indexed before stays whole."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(
+            f"the disk holding the data dir ({data_dir}) is full; nothing indexed was lost: "
+            "free some space and run the command again"
+        )
+
+
+LOW_SPACE_BYTES = 16 * 1024 * 1024
+
+
+def translated(error: BaseException, data_dir: Path) -> DocsightError | None:
+    """The one-line error for a failure of SQLite, Milvus or the file system that a person
+    can act on (a full disk, a store that refused), or None for anything else."""
+    if isinstance(error, DocsightError):
+        return error
+    store_failure = type(error).__name__ in MILVUS_ERRORS
+    if _disk_full(error) or (store_failure and _little_space(data_dir)):
+        return DiskFull(data_dir)
+    if store_failure:
+        message = str(getattr(error, "message", "") or error).splitlines()[0][:300]
+        return StoreError(f"the vector store failed: {message}")
+    return None
+
+
+# pymilvus' exception classes, by name: this module must not import pymilvus (seconds).
+MILVUS_ERRORS = {
+    "MilvusException", "ParamError", "DataNotMatchException", "DataTypeNotSupportException",
+    "MilvusUnavailableException", "ConnectionNotExistException", "PrimaryKeyException",
+    "SchemaNotReadyException", "DescribeCollectionException",
+}  # fmt: skip
+
+
+def _disk_full(error: BaseException) -> bool:
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(error)
+    return "no space left on device" in str(error).lower()
+
+
+def _little_space(data_dir: Path) -> bool:
+    """Milvus Lite reports a full disk as "Unexpected error in RPC handling": look."""
+    try:
+        return shutil.disk_usage(data_dir).free < LOW_SPACE_BYTES
+    except OSError:
+        return False

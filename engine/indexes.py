@@ -3,6 +3,10 @@
 One index per folder: `<data dir>/indexes/<name>-<hash of the folder path>/`, holding the
 catalog (SQLite), the Milvus Lite file, a lock and the owner's pid. Reading status does not
 need the lock: SQLite in WAL mode lets a second process read while the owner writes.
+
+The catalog holds the text of every chunk, so the data dir is private like ~/.ssh: its
+directories 0700, its files 0600, whatever the umask; modes of an older data dir are
+fixed at the next start.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,47 @@ from engine.catalog import Catalog
 from engine.config import Settings
 from engine.embed import resolve_model
 from engine.errors import IndexLockedError
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a directory only its owner can enter (created if need be)."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    _restrict(path, PRIVATE_DIR)
+    return path
+
+
+def make_private(path: Path) -> None:
+    """`path` and everything under it private: directories 0700, files 0600 at most
+    (symlinks are left alone)."""
+    private_dir(path)
+    for directory, subdirs, files in os.walk(path):
+        for name in subdirs:
+            _restrict(Path(directory, name), PRIVATE_DIR)
+        for name in files:
+            _restrict(Path(directory, name), PRIVATE_FILE)
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """The data dir and what docsight keeps in it private, fixing an older one's modes.
+    Only docsight's own entries are touched: the data dir may hold other things."""
+    private_dir(data_dir)
+    for entry in os.scandir(data_dir):
+        if entry.name in ("indexes", "llm") and entry.is_dir(follow_symlinks=False):
+            make_private(Path(entry.path))
+        elif entry.name.startswith("docsight.log") and entry.is_file(follow_symlinks=False):
+            _restrict(Path(entry.path), PRIVATE_FILE)
+
+
+def _restrict(path: Path, mode: int) -> None:
+    try:
+        info = path.lstat()
+        if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o077:
+            path.chmod(stat.S_IMODE(info.st_mode) & mode)
+    except OSError:
+        pass  # gone meanwhile, or not ours: nothing to protect here
 
 
 def _folder_key(folder: Path) -> str:
@@ -44,14 +90,20 @@ class IndexLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.index_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        private_dir(self.index_dir.parent.parent)  # the data dir
+        private_dir(self.index_dir.parent)  # indexes/
+        make_private(self.index_dir)
+        fd = os.open(self.index_dir / "lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise IndexLockedError(str(self.folder), owner_pid(self.index_dir)) from None
-        (self.index_dir / "owner.pid").write_text(str(os.getpid()))
+        pid_file = os.open(
+            self.index_dir / "owner.pid", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE
+        )
+        with os.fdopen(pid_file, "w") as handle:
+            handle.write(str(os.getpid()))
         self._fd = fd
 
     def release(self) -> None:
@@ -94,6 +146,7 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
         "failed": [],
         "ignored": 0,
         "owner_pid": owner_pid(index_dir),
+        "skipped": [],
     }
     catalog_path = index_dir / "catalog.sqlite"
     if not catalog_path.exists():
@@ -111,6 +164,7 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
             last_sync=float(last_sync) if last_sync else None,
             failed=[{"path": p, "error": r} for p, r, failed in skipped if failed],
             ignored=sum(1 for _, _, failed in skipped if not failed),
+            skipped=[{"path": p, "reason": r} for p, r, failed in skipped if not failed],
         )
     except sqlite3.Error:
         pass  # an index being created right now reads as not indexed yet

@@ -63,6 +63,11 @@ class ServerPlan:
         return f"http://127.0.0.1:{self.port}/v1"
 
 
+def private(path: str, flags: int) -> int:
+    """An `opener` for open(): what docsight writes in the data dir is for its owner only."""
+    return os.open(path, flags, 0o600)
+
+
 def llm_dir(data_dir: Path) -> Path:
     path = data_dir / "llm"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -88,13 +93,14 @@ def read_record(data_dir: Path) -> dict[str, Any] | None:
 def write_record(data_dir: Path, record: dict[str, Any]) -> None:
     path = record_path(data_dir)
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record))
+    with open(temporary, "w", opener=private) as handle:
+        handle.write(json.dumps(record))
     os.replace(temporary, path)
 
 
 def touch_used(data_dir: Path) -> None:
     """Mark a request: the idle clock of the managed server starts again."""
-    (llm_dir(data_dir) / "last_used").touch()
+    (llm_dir(data_dir) / "last_used").touch(mode=0o600)
 
 
 def alive(pid: object) -> bool:
@@ -286,7 +292,7 @@ def ensure_plan(
 
 @contextmanager
 def _start_lock(data_dir: Path) -> Iterator[None]:
-    with open(llm_dir(data_dir) / "start.lock", "a+") as handle:
+    with open(llm_dir(data_dir) / "start.lock", "a+", opener=private) as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -296,7 +302,8 @@ def _start_lock(data_dir: Path) -> Iterator[None]:
 
 def _spawn_supervisor(plan: ServerPlan, data_dir: Path) -> None:
     plan_file = llm_dir(data_dir) / "plan.json"
-    plan_file.write_text(json.dumps({**asdict(plan), "key": plan.key}))
+    with open(plan_file, "w", opener=private) as handle:
+        handle.write(json.dumps({**asdict(plan), "key": plan.key}))
     write_record(data_dir, {"key": plan.key, "state": "starting", "supervisor_pid": None})
     command = [sys.executable, "-m", "engine.llm_supervisor", str(data_dir)]
     with open(os.devnull, "rb") as null:
@@ -304,7 +311,7 @@ def _spawn_supervisor(plan: ServerPlan, data_dir: Path) -> None:
             command,
             stdin=null,
             stdout=subprocess.DEVNULL,
-            stderr=open(log_path(data_dir), "ab"),  # noqa: SIM115 - the child owns it
+            stderr=open(log_path(data_dir), "ab", opener=private),  # noqa: SIM115 - the child owns it
             start_new_session=True,  # outlives this command and its Ctrl-C
             cwd=str(Path(__file__).resolve().parent.parent),
         )

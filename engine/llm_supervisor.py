@@ -4,10 +4,13 @@ Started detached by `engine.llm_server`, it reads the plan from DATA_DIR/llm/pla
 keeps DATA_DIR/llm/server.json current: "loading", then "ready" with the port and model, or
 "failed" with a reason. It restarts the server once if it dies, stops it after the idle time
 (no request touched DATA_DIR/llm/last_used), and on SIGTERM stops it and removes the record.
+If the supervisor itself dies (even by SIGKILL), the kernel stops the server too (Linux):
+a server nobody looks after must not go on listening.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -20,11 +23,31 @@ from typing import Any
 
 import httpx
 
-from engine.llm_server import diagnose, llm_dir, log_path, record_path, touch_used, write_record
+from engine.llm_server import (
+    diagnose,
+    llm_dir,
+    log_path,
+    private,
+    record_path,
+    touch_used,
+    write_record,
+)
 
 log = logging.getLogger("docsight.llm_supervisor")
 POLL_S = 0.25
 RESTARTS = 1
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with(parent_pid: int) -> None:
+    """Run in the server's process before it starts: SIGTERM when `parent_pid` dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: `docsight llm stop` still stops the server
+    if os.getppid() != parent_pid:  # the supervisor died before prctl took effect
+        os._exit(1)
 
 
 class Supervisor:
@@ -55,16 +78,18 @@ class Supervisor:
 
     def start(self) -> bool:
         """Start the server and wait until it answers; False (and a "failed" record) if not."""
-        log_file = open(log_path(self.data_dir), "ab")  # noqa: SIM115 - the server writes it
+        log_file = open(log_path(self.data_dir), "ab", opener=private)  # noqa: SIM115
         offset = log_file.tell()
         env = {**os.environ, **self.plan["env"]}
         env = {name: value for name, value in env.items() if value != ""}
+        supervisor = os.getpid()
         self.server = subprocess.Popen(
             self.plan["command"],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=log_file,
             env=env,
+            preexec_fn=lambda: die_with(supervisor),  # single-threaded here: safe
         )
         log_file.close()
         self.record("loading")

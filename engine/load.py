@@ -3,18 +3,31 @@
 Every format's headings come out markdown style ("## Install"), so the chunker finds
 structure the same way in markdown, reStructuredText and HTML. HTML text keeps the line of
 the HTML file it came from, so a citation opens the editor on it; PDF text keeps its page.
+
+Text is UTF-8 unless a BOM or detection says otherwise; a mostly-UTF-8 file with a few bad
+bytes keeps its text (bad bytes become U+FFFD) rather than being taken for another
+charset or for binary. Only regular files are opened (a FIFO would block). Base64 data
+URIs are dropped from the text, and a file with a line longer than MAX_LINE_CHARS after
+that (minified or generated content) is left out with the reason.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import stat
 from pathlib import Path
 
 from engine.html_text import html_lines
+from engine.paths import on_disk
 from engine.types import LoadedDocument, ScannedFile, SourceLine
 
 SNIFF_BYTES = 8192
+MAX_LINE_CHARS = 100_000
+STRAY_BYTES = 0.01  # at most this share of undecodable bytes still counts as text
+DATA_URI = re.compile(r"(data:[\w.+-]+/[\w.+-]+;base64,)[A-Za-z0-9+/=]{64,}")
+NON_ASCII = re.compile(r"[^\x00-\x7f\ufffd]")
 BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -39,8 +52,14 @@ class LoadFailed(Exception):
 
 
 def read_bytes(path: Path) -> bytes:
+    """The bytes of a regular file; anything else (a FIFO, a device) is refused unopened:
+    O_NONBLOCK makes even the open of a FIFO that replaced a file return at once."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LoadSkipped("not a regular file")
+            return handle.read()
     except FileNotFoundError:
         raise LoadFailed("file vanished") from None
     except PermissionError:
@@ -62,10 +81,16 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd") - data.count("\ufffd".encode())
+    if len(NON_ASCII.findall(text)) >= bad:  # real UTF-8 text with a few broken bytes
+        return text
     from charset_normalizer import from_bytes
 
     results = from_bytes(data)
     best = results.best()
+    if best is None and bad <= len(data) * STRAY_BYTES:
+        return text  # text with stray bytes no charset explains
     if best is None:
         raise LoadSkipped("binary content (no text encoding fits)")
     candidates = [match.encoding for match in results][:3]
@@ -86,7 +111,7 @@ def normalise_newlines(text: str) -> str:
 
 
 def load(root: Path, file: ScannedFile) -> LoadedDocument:
-    path = root / file.path
+    path = on_disk(root, file.path)
     if file.kind == "pdf":
         return LoadedDocument(file.path, file.kind, _pdf_lines(path))
     text = read_text(path)
@@ -96,7 +121,18 @@ def load(root: Path, file: ScannedFile) -> LoadedDocument:
         lines = rst_lines(text)
     else:
         lines = [SourceLine(t, n) for n, t in enumerate(text.split("\n"), 1)]
-    return LoadedDocument(file.path, file.kind, lines)
+    return LoadedDocument(file.path, file.kind, _readable(lines))
+
+
+def _readable(lines: list[SourceLine]) -> list[SourceLine]:
+    """Lines without base64 payloads; a line still too long means no prose to index."""
+    kept = []
+    for line in lines:
+        text = DATA_URI.sub(r"\1...", line.text) if "base64," in line.text else line.text
+        if len(text) > MAX_LINE_CHARS:
+            raise LoadSkipped(f"a line of {len(text):,} characters (minified or generated content)")
+        kept.append(line if text is line.text else SourceLine(text, line.line, line.page))
+    return kept
 
 
 def _pdf_lines(path: Path) -> list[SourceLine]:

@@ -4,13 +4,17 @@ Only stat() per file: content checks (binary, encoding) happen when a file is lo
 a scan of an unchanged folder stays cheap. Ignore files use gitignore semantics through
 `pathspec`; a deeper ignore file overrides a shallower one, and an ignored directory is
 never entered.
+
+A symlink is judged by what it resolves to as well as by its own name: `notes.md -> .env`
+is a secret, and a link out of the folder is never followed. A symlinked directory is
+never entered: its target is indexed where it lies, or not at all (`docs -> .git`). Paths come out
+as the index stores them (engine/paths.py: names that are not UTF-8 get `\\xHH` escapes).
 """
 
 from __future__ import annotations
 
-import fnmatch
+import errno
 import os
-import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,63 +23,15 @@ from pathlib import Path
 import pathspec
 
 from engine.config import IndexSettings
-from engine.types import FileKind, ScannedFile, ScanResult, SkippedFile
-
-IGNORE_FILES = (".gitignore", ".docsightignore")
-SKIPPED_DIRS = {
-    ".git", ".hg", ".svn", ".bzr", "__pycache__", ".venv", "venv", "node_modules",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".idea", ".ssh", ".gnupg",
-}  # fmt: skip
-# Files that hold secrets: never embedded, never sent to a model.
-SECRET_PATTERNS = (
-    ".env", ".env.*", "*.env", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*",
-    "id_ed25519*", "*.p12", "*.pfx", "*.kdbx", "*.keystore", "*.jks", ".netrc", ".pgpass",
-    ".git-credentials", "credentials", "credentials.json", ".npmrc", ".pypirc",
-    "secrets.*", "*.gpg", "*.asc", ".htpasswd",
-)  # fmt: skip
-# Editors' temp, swap and backup files: a save in progress, never content.
-EDITOR_PATTERNS = (
-    "*.swp", "*.swo", "*.swx", "*.swn", "*~", ".#*", "#*#", "4913", "*.tmp", "*.kate-swp",
-    "*.crswap", ".*.~*", "*.bak", ".DS_Store", "*.orig", "*.rej", ".~lock.*",
-)  # fmt: skip
-SECRET_NAMES = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS))
-EDITOR_NAMES = re.compile("|".join(fnmatch.translate(p) for p in EDITOR_PATTERNS))
-BINARY_EXTENSIONS = {
-    ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".tif", ".tiff", ".psd", ".mp3",
-    ".mp4", ".m4a", ".wav", ".flac", ".ogg", ".avi", ".mov", ".mkv", ".webm", ".zip", ".gz",
-    ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".jar", ".war", ".whl", ".egg",
-    ".exe", ".dll", ".so", ".dylib", ".o", ".a", ".lib", ".obj", ".pyc", ".pyo", ".class",
-    ".bin", ".dat", ".db", ".sqlite", ".sqlite3", ".woff", ".woff2", ".ttf", ".otf", ".eot",
-    ".iso", ".dmg", ".img", ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods",
-    ".odp", ".gguf", ".safetensors", ".pt", ".pth", ".onnx", ".npy", ".npz", ".parquet",
-}  # fmt: skip
-KIND_BY_EXTENSION: dict[str, FileKind] = {
-    ".md": "markdown", ".markdown": "markdown", ".mdx": "markdown", ".txt": "text",
-    ".text": "text", ".rst": "rst", ".html": "html", ".htm": "html", ".xhtml": "html",
-    ".pdf": "pdf",
-}  # fmt: skip
-CODE_EXTENSIONS = {
-    ".py", ".pyi", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".go", ".rs", ".java", ".kt",
-    ".kts", ".c", ".h", ".cc", ".cpp", ".hpp", ".cs", ".rb", ".php", ".sh", ".bash", ".zsh",
-    ".fish", ".ps1", ".lua", ".sql", ".r", ".swift", ".scala", ".pl", ".hs", ".ex", ".exs",
-    ".erl", ".clj", ".el", ".vim", ".toml", ".yaml", ".yml", ".json", ".jsonc", ".ini", ".cfg",
-    ".conf", ".xml", ".css", ".scss", ".less", ".tex", ".org", ".adoc", ".csv", ".tsv",
-    ".proto", ".graphql", ".tf", ".nix", ".dockerfile", ".mk", ".cmake", ".gradle",
-}  # fmt: skip
-CODE_NAMES = {"Makefile", "Dockerfile", "Justfile", "Rakefile", "Gemfile", "Procfile"}
-
-
-def kind_of(rel_path: str) -> FileKind | None:
-    """The kind of file by its name; None for a known binary type."""
-    name = rel_path.rsplit("/", 1)[-1]
-    extension = os.path.splitext(name)[1].lower()
-    if extension in BINARY_EXTENSIONS:
-        return None
-    if extension in KIND_BY_EXTENSION:
-        return KIND_BY_EXTENSION[extension]
-    if extension in CODE_EXTENSIONS or name in CODE_NAMES:
-        return "code"
-    return "text"  # unknown text-looking files are read; the loader rejects binary content
+from engine.kinds import (  # noqa: F401 - the name rules are part of the scan's interface
+    EDITOR_NAMES,
+    IGNORE_FILES,
+    SECRET_NAMES,
+    SKIPPED_DIRS,
+    kind_of,
+)
+from engine.paths import is_escaped, on_disk, stored
+from engine.types import ScannedFile, ScanResult, SkippedFile
 
 
 @dataclass(frozen=True)
@@ -129,11 +85,11 @@ class Scanner:
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as error:
-            result.skipped.append(SkippedFile(rel_dir + "/", _os_reason(error)))
+            result.skipped.append(_failed(rel_dir + "/", _os_reason(error)))
             return
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            outcome = self._classify(rel, entry)
+            outcome = self._classify_path(rel, Path(entry.path))
             if isinstance(outcome, ScannedFile):
                 result.files.append(outcome)
             elif isinstance(outcome, SkippedFile):
@@ -141,7 +97,7 @@ class Scanner:
             elif outcome == "dir":
                 key = self._dir_key(entry)
                 if key is None or key in seen:
-                    result.skipped.append(SkippedFile(rel + "/", "symlink loop"))
+                    result.skipped.append(SkippedFile(stored(rel) + "/", "symlink loop"))
                 else:
                     seen.add(key)
                     stack.append(rel)
@@ -156,47 +112,85 @@ class Scanner:
 
     # one path -----------------------------------------------------------------------------
     def check(self, rel_path: str) -> ScannedFile | SkippedFile | None:
-        """What the scan would say of one file; None if it is missing or a directory."""
-        rel_path = rel_path.strip("/")
-        parts = rel_path.split("/")
-        for depth in range(1, len(parts)):
-            parent = "/".join(parts[:depth])
+        """What the scan would say of one file (its path as stored or as on disk); None
+        if it is missing or a directory."""
+        path = on_disk(self.root, rel_path.strip("/"))
+        rel = os.path.relpath(path, self.root)
+        for parent in _parents(rel.split("/")):
             verdict = self._directory_verdict(parent, self.root / parent)
+            if verdict is None and (self.root / parent).is_symlink():
+                linked = self._classify_path(parent, self.root / parent)
+                verdict = getattr(linked, "reason", "inside a symlinked directory")
             if verdict is not None:
-                return SkippedFile(rel_path, verdict)
-        path = self.root / rel_path
+                return SkippedFile(stored(rel), verdict)
         if not os.path.lexists(path) or (path.is_dir() and not path.is_symlink()):
             return None
-        outcome = self._classify_path(rel_path, path)
+        outcome = self._classify_path(rel, path)
         return None if isinstance(outcome, str) else outcome
 
     def is_ignore_file(self, rel_path: str) -> bool:
         return rel_path.rsplit("/", 1)[-1] in IGNORE_FILES
 
     # the decision -------------------------------------------------------------------------
-    def _classify(self, rel: str, entry: os.DirEntry[str]) -> ScannedFile | SkippedFile | str:
-        return self._classify_path(rel, Path(entry.path))
-
     def _classify_path(self, rel: str, path: Path) -> ScannedFile | SkippedFile | str:
+        """`rel` is the path as on disk; what comes out carries the path as stored."""
+        name = stored(rel)
         try:
             is_link = path.is_symlink()
             info = path.stat()
         except FileNotFoundError:
-            return SkippedFile(rel, "broken symlink") if os.path.islink(path) else "gone"
+            return SkippedFile(name, "broken symlink") if os.path.islink(path) else "gone"
         except OSError as error:
-            return SkippedFile(rel, _os_reason(error))
-        if is_link and not self._inside_root(path):
-            return SkippedFile(rel, "symlink to outside the folder")
+            if error.errno == errno.ELOOP:
+                return SkippedFile(name, "symlink loop")
+            return _failed(name, _os_reason(error))
+        verdict = self._name_verdict(rel) or (self._link_verdict(path, info) if is_link else None)
+        if verdict:  # a link is left out as the link, a directory or not
+            return SkippedFile(name, verdict)
         if stat.S_ISDIR(info.st_mode):
             verdict = self._directory_verdict(rel, path)
-            return SkippedFile(rel + "/", verdict) if verdict else "dir"
-        reason = self._file_verdict(rel, info)
-        if reason:
-            return SkippedFile(rel, reason)
+            return SkippedFile(name + "/", verdict) if verdict else "dir"
+        verdict = self._file_verdict(rel, info)
+        if verdict:
+            return SkippedFile(name, verdict)
         kind = kind_of(rel)
         if kind is None:
-            return SkippedFile(rel, f"binary file type ({os.path.splitext(rel)[1].lower()})")
-        return ScannedFile(rel, info.st_size, info.st_mtime_ns, kind)
+            return SkippedFile(name, f"binary file type ({os.path.splitext(rel)[1].lower()})")
+        return ScannedFile(name, info.st_size, info.st_mtime_ns, kind)
+
+    def _name_verdict(self, rel: str) -> str | None:
+        """A name not UTF-8 whose stored spelling is another file's name (engine/paths)."""
+        if is_escaped(rel) and os.path.lexists(self.root / stored(rel)):
+            return f"name is not UTF-8 and, written {stored(rel)}, is another file's name"
+        return None
+
+    def _link_verdict(self, path: Path, info: os.stat_result) -> str | None:
+        """Judge a symlink by its target: the target's place, name and kind must all be
+        ones the scan would index."""
+        target = Path(os.path.realpath(path))
+        try:
+            target_rel = target.relative_to(self.root).as_posix()
+        except ValueError:
+            return "symlink to outside the folder"
+        if target_rel == ".":
+            return None  # the folder itself: the directory loop check says so
+        verdict = next(
+            filter(
+                None,
+                (
+                    self._directory_verdict(p, self.root / p)
+                    for p in _parents(target_rel.split("/"))
+                ),
+            ),
+            None,
+        )
+        if verdict is None and stat.S_ISDIR(info.st_mode):
+            verdict = self._directory_verdict(target_rel, target) or "indexed where it lies"
+        elif verdict is None:
+            verdict = self._file_verdict(target_rel, info)
+            if verdict is None and kind_of(target_rel) is None:
+                verdict = "binary file type"
+        return f"symlink to {stored(target_rel)}: {verdict}" if verdict else None
 
     def _directory_verdict(self, rel: str, path: Path) -> str | None:
         name = rel.rsplit("/", 1)[-1]
@@ -210,6 +204,8 @@ class Scanner:
         name = rel.rsplit("/", 1)[-1]
         if not stat.S_ISREG(info.st_mode):
             return "not a regular file"
+        if info.st_size == 0:
+            return "empty file"
         if SECRET_NAMES.match(name):
             return "may hold secrets: never indexed"
         if EDITOR_NAMES.match(name):
@@ -239,14 +235,18 @@ class Scanner:
         return None
 
     def _ignore_chain(self, rel: str) -> list[IgnoreFile]:
-        """The ignore files that apply to `rel`, shallowest first."""
-        parent = rel.rsplit("/", 1)[0] if "/" in rel else ""
-        if self._chains is not None and parent in self._chains:
-            return self._chains[parent]
-        above = self._ignore_chain(parent) if parent else []
-        chain = above + self._ignore_files(parent)
-        if self._chains is not None:
-            self._chains[parent] = chain
+        """The ignore files that apply to `rel`, shallowest first (a loop, not recursion:
+        folders can nest deeper than Python's recursion limit)."""
+        directories = ["", *_parents(rel.split("/"))]
+        chain: list[IgnoreFile] = []
+        for directory in directories:
+            cached = self._chains.get(directory) if self._chains is not None else None
+            if cached is not None:
+                chain = cached
+                continue
+            chain = chain + self._ignore_files(directory)
+            if self._chains is not None:
+                self._chains[directory] = chain
         return chain
 
     def _ignore_files(self, rel_dir: str) -> list[IgnoreFile]:
@@ -264,12 +264,15 @@ class Scanner:
         self._ignore_cache[rel_dir] = (stamps, loaded)
         return loaded
 
-    def _inside_root(self, path: Path) -> bool:
-        try:
-            path.resolve().relative_to(self.root)
-        except (ValueError, OSError):
-            return False
-        return True
+
+def _parents(parts: list[str]) -> list[str]:
+    """The directories above a path given as its parts: a/b/c -> [a, a/b]."""
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def _failed(path: str, reason: str) -> SkippedFile:
+    """Left out because it cannot be read: `status` lists it as failed, not ignored."""
+    return SkippedFile(path, reason, failed=True)
 
 
 def _read_ignore(path: Path, rel_dir: str) -> IgnoreFile | None:

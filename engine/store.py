@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import types
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 OUTPUT_FIELDS = ["path", "start_line", "end_line", "page", "heading", "text"]
 NO_NUMBER = -1  # Milvus scalar fields are not nullable on every version: -1 stands for None
 RRF_K = 60
+WRITE_TIMEOUT_S = 120.0  # pymilvus otherwise retries a failing write 75 times (minutes)
+HEADING_BYTES = 2048
 
 
 def _milvus() -> Any:
@@ -38,9 +42,49 @@ def _milvus() -> Any:
         import milvus_lite  # noqa: F401
     import pymilvus
 
-    # pymilvus logs a warning per query iterator on Milvus Lite (no server timestamp).
-    logging.getLogger("pymilvus").setLevel(logging.ERROR)
+    _quiet_milvus()
     return pymilvus
+
+
+def _quiet_milvus() -> None:
+    """Milvus' messages go to docsight's log, never to the terminal (where the TUI draws).
+
+    pymilvus gives its loggers their own console handler, so an RPC error printed a
+    traceback block on stderr: they propagate to the log handlers instead. Milvus Lite
+    starts its server with this process's stdout and stderr: its `subprocess` gets a
+    stand-in that sends the server's output to milvus.log beside the database (and makes
+    what it creates private)."""
+    for name in ("pymilvus", "pymilvus.milvus_client", "pymilvus.bulk_writer"):
+        quiet = logging.getLogger(name)
+        quiet.handlers.clear()
+        quiet.propagate = True
+        quiet.setLevel(logging.ERROR)  # not the warning per query iterator on Lite
+    try:
+        from milvus_lite import server as lite_server
+    except ImportError:
+        return
+    if isinstance(getattr(lite_server, "subprocess", None), types.ModuleType):
+        lite_server.subprocess = _LiteSubprocess()
+
+
+class _LiteSubprocess:
+    """The `subprocess` module as milvus_lite.server sees it: Popen with the output sent
+    to a log file in the server's working directory (the index dir) and umask 077."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        if kwargs.get("cwd") is not None and not {"stdout", "stderr"} & set(kwargs):
+            log_file = Path(kwargs["cwd"]) / "milvus.log"
+            output = open(log_file, "ab", opener=lambda p, f: os.open(p, f, 0o600))  # noqa: SIM115
+            kwargs.update(stdin=subprocess.DEVNULL, stdout=output, stderr=output, umask=0o077)
+            try:
+                return subprocess.Popen(*args, **kwargs)
+            finally:
+                output.close()  # the server holds its own copy
+        return subprocess.Popen(*args, **kwargs)
 
 
 class VectorStore:
@@ -121,19 +165,25 @@ class VectorStore:
             return
         data = [_row_data(row, vector) for row, vector in zip(rows, vectors, strict=True)]
         for start in range(0, len(data), 1000):
-            self._client.insert(self.collection, data[start : start + 1000])
+            self._client.insert(
+                self.collection, data[start : start + 1000], timeout=WRITE_TIMEOUT_S
+            )
 
     def delete(self, ids: Sequence[int]) -> None:
         # Lite returns a list of ids and a server a dict; neither is needed, so neither is read.
         for start in range(0, len(ids), 1000):
-            self._client.delete(self.collection, ids=list(ids[start : start + 1000]))
+            self._client.delete(
+                self.collection, ids=list(ids[start : start + 1000]), timeout=WRITE_TIMEOUT_S
+            )
 
     def flush(self) -> None:
         self._client.flush(self.collection)
 
     # reads ----------------------------------------------------------------------------
-    def count(self) -> int:
-        result = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+    def count(self, ids: Sequence[int] | None = None) -> int:
+        """Rows in the collection (or with one of `ids`), every copy of an id counted."""
+        expr = "" if ids is None else f"id in [{','.join(str(int(i)) for i in ids)}]"
+        result = self._client.query(self.collection, filter=expr, output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
     def all_ids(self) -> set[int]:
@@ -217,10 +267,16 @@ def _row_data(row: ChunkRow, vector: np.ndarray) -> dict[str, Any]:
         "start_line": NO_NUMBER if row.start_line is None else row.start_line,
         "end_line": NO_NUMBER if row.end_line is None else row.end_line,
         "page": NO_NUMBER if row.page is None else row.page,
-        "heading": row.heading[:2000],
+        "heading": _clip(row.heading, HEADING_BYTES),
         "text": row.text,
         "dense": np.asarray(vector, dtype=np.float32).tolist(),
     }
+
+
+def _clip(text: str, max_bytes: int) -> str:
+    """`text` cut to fit a VARCHAR field (Milvus counts bytes), never inside a character."""
+    data = text.encode("utf-8")
+    return text if len(data) <= max_bytes else data[:max_bytes].decode("utf-8", "ignore")
 
 
 def _number(value: Any) -> int | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from engine.chunk import chunk_document, embedding_text
 from engine.embed import Embedder
 from engine.events import Event, FileFailed, FileSkipped, SyncProgress
 from engine.load import LoadFailed, LoadSkipped, load
+from engine.paths import on_disk, stored
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.types import Chunk, ScannedFile, ScanResult
@@ -73,7 +75,8 @@ class Plan:
 
 def file_hash(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    # O_NONBLOCK: a FIFO put where the scan saw a file must not block the sync.
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
@@ -118,8 +121,9 @@ class Syncer:
         applier = Applier(self.catalog, self.store, model, self._vectors_for)
         applier.apply(plan, prepared, embedded, emit, cancel, report)
         self._record_skipped(scan, scope, plan, emit)
-        report.files_failed = len(plan.failed)
-        report.files_ignored = len(scan.skipped) + len(plan.skipped)
+        unreadable = sum(1 for entry in scan.skipped if entry.failed)  # as `status` counts
+        report.files_failed = len(plan.failed) + unreadable
+        report.files_ignored = len(scan.skipped) - unreadable + len(plan.skipped)
         report.chunks_total = self.catalog.counts()[1]
         report.seconds = round(time.monotonic() - started, 3)
         return report
@@ -128,9 +132,9 @@ class Syncer:
     def _scan(self, paths: Iterable[str] | None) -> tuple[ScanResult, set[str] | None]:
         if paths is None:
             return self.scanner.scan(), None
-        scope = {p.strip("/") for p in paths if p.strip("/")}
+        scope = {stored(p.strip("/")) for p in paths if p.strip("/")}  # as the index has them
         known = self.catalog.files()
-        directories = {p for p in scope if (self.root / p).is_dir() or _has_below(known, p)}
+        directories = {p for p in scope if on_disk(self.root, p).is_dir() or _has_below(known, p)}
         result = ScanResult()
         singles = {p for p in scope if not _under(p, directories)}  # checked one by one
         if directories:
@@ -191,7 +195,7 @@ class Syncer:
 
     def _hash(self, path: str, plan: Plan) -> str | None:
         try:
-            return file_hash(self.root / path)
+            return file_hash(on_disk(self.root, path))
         except FileNotFoundError:
             return None  # vanished since the scan: the next event or sync sees it gone
         except OSError as error:
@@ -214,7 +218,7 @@ class Syncer:
                     plan.deleted.append(scanned.path)
                 continue
             except LoadFailed as failure:
-                if not (self.root / scanned.path).exists():
+                if not on_disk(self.root, scanned.path).exists():
                     plan.deleted.extend([] if added else [scanned.path])
                 else:  # keep what the index had: a passing error must not lose it
                     plan.failed.append((scanned.path, str(failure)))
@@ -268,7 +272,7 @@ class Syncer:
     def _record_skipped(
         self, scan: ScanResult, scope: set[str] | None, plan: Plan, emit: Callable[[Event], None]
     ) -> None:
-        entries = [(s.path, s.reason, s.reason == "permission denied") for s in scan.skipped]
+        entries = [(s.path, s.reason, s.failed) for s in scan.skipped]
         entries += [(path, reason, False) for path, reason in plan.skipped]
         entries += [(path, reason, True) for path, reason in plan.failed]
         self.catalog.replace_skipped(entries, scope)

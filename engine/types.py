@@ -28,6 +28,7 @@ class SkippedFile:
 
     path: str
     reason: str
+    failed: bool = False  # unreadable (a failure to fix), not left out on purpose
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,76 @@ def test_example_config_lists_every_key_with_its_default() -> None:
     for section in dataclasses.fields(defaults):
         for field in dataclasses.fields(getattr(defaults, section.name)):
             assert field.name in example[section.name], f"{section.name}.{field.name}"
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "allowed"),
+    [
+        ('[index]\nbm25_analyzer = "klingon"\n', "index.bm25_analyzer", '"english"'),
+        ("[index]\nchunk_size = 0\n", "index.chunk_size", "between 100 and 8000"),
+        ("[index]\nchunk_overlap = 600\n", "index.chunk_overlap", "less than index.chunk_size"),
+        ("[index]\nmax_file_mb = -1\n", "index.max_file_mb", "more than 0"),
+        ("[retrieval]\ntop_k = 0\n", "retrieval.top_k", "between 1 and 16384"),
+        ("[retrieval]\ntop_k = 100000\n", "retrieval.top_k", "between 1 and 16384"),
+        ('[embedding]\ndevice = "gpu"\n', "embedding.device", '"cuda"'),
+        ("[embedding]\nbatch_size = 0\n", "embedding.batch_size", "between 1 and 4096"),
+        ('[llm]\nbackend = "ollama"\n', "llm.backend", '"llamacpp"'),
+        ("[llm]\ntop_p = 0\n", "llm.top_p", "more than 0 and at most 1"),
+        ("[llm]\ntemperature = nan\n", "llm.temperature", "between 0 and 2"),
+        (
+            "[llm.vllm]\ngpu_memory_utilization = 1.5\n",
+            "llm.vllm.gpu_memory_utilization",
+            "at most 1",
+        ),
+        ("[watch]\ndebounce_ms = -5\n", "watch.debounce_ms", "between 0 and 60000"),
+    ],
+)
+def test_values_out_of_range_name_the_key_the_file_and_what_is_allowed(
+    tmp_path: Path, body: str, key: str, allowed: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(body)
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, env={})
+    message = str(error.value)
+    assert message.startswith(f"{config}: '{key}' ") and allowed in message
+    assert "\n" not in message and error.value.exit_code == 2
+
+
+def test_a_range_is_checked_whatever_the_value_came_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"environment DOCSIGHT_RETRIEVAL__TOP_K.*16384"):
+        load_settings(env={"DOCSIGHT_RETRIEVAL__TOP_K": "100000"})
+    with pytest.raises(ConfigError, match=r"command line: 'index.chunk_size'"):
+        load_settings(env={}, overrides={"index.chunk_size": 7})
+    config = tmp_path / "config.toml"
+    config.write_text("[index]\nchunk_size = 200\n")  # the rule between two keys names where
+    with pytest.raises(ConfigError, match=r"^environment DOCSIGHT_INDEX__CHUNK_OVERLAP: "):
+        load_settings(config, env={"DOCSIGHT_INDEX__CHUNK_OVERLAP": "200"})
+    edge = load_settings(env={"DOCSIGHT_RETRIEVAL__TOP_K": "16384", "DOCSIGHT_LLM__TOP_P": "1"})
+    assert (edge.retrieval.top_k, edge.llm.top_p) == (16384, 1.0)
+
+
+def test_a_new_setting_declares_its_range_where_it_is_defined() -> None:
+    """The mechanism other sections use: `bounded` metadata and `relations()`."""
+    import dataclasses
+
+    from engine import config
+    from engine.config import Bounds, bounded
+
+    @dataclasses.dataclass
+    class RerankSettings:
+        candidates: int = bounded(20, 1, 200)
+        keep: int = bounded(5, 1, 200)
+
+        def relations(self) -> Iterator[tuple[str, str]]:
+            if self.keep > self.candidates:
+                yield "keep", "must be at most rerank.candidates"
+
+    bounds = dataclasses.fields(RerankSettings)[0].metadata["bounds"]
+    assert isinstance(bounds, Bounds) and bounds.describe() == "between 1 and 200"
+    section, origins = RerankSettings(), {}  # what load_settings does with each value read
+    with pytest.raises(ConfigError, match=r"^f.toml: 'candidates' must be between 1 and 200"):
+        config._set_dotted(section, "candidates", 500, "f.toml", origins)
+    config._set_dotted(section, "candidates", 3, "f.toml", origins)
+    with pytest.raises(ConfigError, match=r"^default settings: 'keep' must be at most"):
+        config._check_relations(section, "", origins)

@@ -3,6 +3,8 @@ turned into one-line reasons."""
 
 from __future__ import annotations
 
+import os
+import random
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,48 @@ def test_html_reference_entries_tables_and_preformatted_text(tmp_path: Path) -> 
     assert texts[fence - 1] == texts[fence + 2] == "```"
     # a table row is one line, even with a paragraph inside a cell
     assert "| key | default |" in texts and "| gc.auto | 6700 |" in texts
+
+
+def test_one_bad_byte_keeps_the_file_as_text(tmp_path: Path) -> None:
+    ascii_text = ("Backups run nightly and are kept for thirty days. " * 100).encode()
+    utf8_text = ("Grüße aus Köln: die Sicherung läuft nachts. " * 50).encode()
+    (tmp_path / "ascii.md").write_bytes(ascii_text[:2500] + b"\xff" + ascii_text[2500:])
+    (tmp_path / "utf8.md").write_bytes(utf8_text + b"\xff" + utf8_text)
+    (tmp_path / "short.md").write_bytes("Grüße, café".encode() + b"\xff")
+    assert read_text(tmp_path / "utf8.md").count("Grüße aus Köln") == 100  # not cp932 noise
+    assert read_text(tmp_path / "utf8.md").count("\ufffd") == 1
+    assert read_text(tmp_path / "short.md") == "Grüße, café\ufffd"
+    ascii_read = read_text(tmp_path / "ascii.md")  # one stray byte: text, whatever it was
+    assert len(ascii_read) == len(ascii_text) + 1 and ascii_read.startswith("Backups run")
+
+
+def test_random_bytes_are_still_binary(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    noise = bytes(rng.randrange(1, 256) for _ in range(5000))  # no NUL byte to give it away
+    (tmp_path / "noise.md").write_bytes(noise)
+    with pytest.raises(LoadSkipped, match="binary"):
+        loaded(tmp_path, "noise.md")
+
+
+def test_a_fifo_where_a_file_was_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.md")  # the scan saw a file; it was replaced meanwhile
+    with pytest.raises(LoadSkipped, match="not a regular file"):
+        load(tmp_path, ScannedFile("pipe.md", 10, 1, "markdown"))
+
+
+def test_generated_lines_and_data_uris(tmp_path: Path) -> None:
+    (tmp_path / "bundle.js").write_text("var a=1;" * 20_000)  # 160,000 characters, one line
+    with pytest.raises(LoadSkipped, match=r"a line of 160,000 characters"):
+        loaded(tmp_path, "bundle.js")
+    payload = "iVBORw0KGgo" * 50_000
+    (tmp_path / "note.md").write_text(
+        f"# Diagram\n\n![flow](data:image/png;base64,{payload})\n\nText.\n"
+    )
+    assert loaded(tmp_path, "note.md") == [
+        ("# Diagram", 1, None),
+        ("", 2, None),
+        ("![flow](data:image/png;base64,...)", 3, None),
+        ("", 4, None),
+        ("Text.", 5, None),
+        ("", 6, None),
+    ]

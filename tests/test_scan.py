@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.config import IndexSettings
+from engine.paths import on_disk
 from engine.scan import Scanner, kind_of
 from engine.types import ScannedFile, SkippedFile
 
@@ -151,3 +152,88 @@ def test_check_one_path_agrees_with_the_scan(tmp_path: Path) -> None:
 )
 def test_kinds(path: str, kind: str | None) -> None:
     assert kind_of(path) == kind
+
+
+def test_symlinks_are_judged_by_what_they_resolve_to(tmp_path: Path) -> None:
+    write(tmp_path, ".env", "AWS_SECRET_ACCESS_KEY=x\n")
+    write(tmp_path, ".git/config", "[remote]\n")
+    write(tmp_path, ".ssh/config", "Host x\n")
+    write(tmp_path, ".gitignore", "drafts/\n")
+    write(tmp_path, "drafts/plan.md")
+    write(tmp_path, "real/a.md")
+    (tmp_path / "photo.png").write_bytes(b"\x89PNG")
+    links = {
+        "notes.md": ".env",
+        "git.md": ".git/config",
+        "ssh.txt": ".ssh/config",
+        "plan.md": "drafts/plan.md",
+        "photo.md": "photo.png",
+        "repo": ".git",
+        "alias": "real",
+    }
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    files, skipped = scan(tmp_path)
+    assert files == ["real/a.md"]
+    assert skipped["alias"] == "symlink to real: indexed where it lies"
+    assert skipped["notes.md"] == "symlink to .env: may hold secrets: never indexed"
+    assert skipped["git.md"] == "symlink to .git/config: .git directories are never indexed"
+    assert skipped["ssh.txt"] == "symlink to .ssh/config: .ssh directories are never indexed"
+    assert skipped["plan.md"] == "symlink to drafts/plan.md: ignored by .gitignore:1 (drafts/)"
+    assert skipped["photo.md"] == "symlink to photo.png: binary file type"
+    assert skipped["repo"] == "symlink to .git: .git directories are never indexed"
+    scanner = Scanner(tmp_path, IndexSettings())  # one path at a time (the watcher) agrees
+    for name in ("notes.md", "git.md", "ssh.txt", "plan.md", "photo.md"):
+        assert scanner.check(name) == SkippedFile(name, skipped[name])
+    assert scanner.check("alias/a.md") == SkippedFile("alias/a.md", skipped["alias"])
+
+
+def test_odd_names_are_indexed_under_faithful_names(tmp_path: Path) -> None:
+    for name in ("with space.md", "new\nline.md", "emoji 🎉.md", "-dash.md"):
+        write(tmp_path, name)
+    raw = os.fsdecode(b"caf\xe9.md")  # Latin-1, as old archives spell it
+    write(tmp_path, raw)
+    write(tmp_path, os.fsdecode(b"dir\xff/inner.md"))
+    files, _ = scan(tmp_path)
+    assert files == sorted(
+        [
+            "-dash.md",
+            "caf\\xe9.md",
+            "dir\\xff/inner.md",
+            "emoji 🎉.md",
+            "new\nline.md",
+            "with space.md",
+        ]
+    )
+    assert on_disk(tmp_path, "caf\\xe9.md") == tmp_path / raw  # the way back to the bytes
+    assert on_disk(tmp_path, "dir\\xff/inner.md").read_text() == "text\n"
+    scanner = Scanner(tmp_path, IndexSettings())
+    assert scanner.check(raw) == scanner.check("caf\\xe9.md")  # either spelling, one answer
+    found = scanner.check(raw)
+    assert isinstance(found, ScannedFile) and found.path == "caf\\xe9.md"
+
+
+def test_a_name_that_would_clash_once_stored_is_left_out(tmp_path: Path) -> None:
+    write(tmp_path, os.fsdecode(b"caf\xe9.md"), "bytes\n")
+    write(tmp_path, "caf\\xe9.md", "a backslash in its name\n")
+    files, skipped = scan(tmp_path)
+    assert files == ["caf\\xe9.md"]
+    assert on_disk(tmp_path, files[0]).read_text() == "a backslash in its name\n"
+    assert "is another file's name" in skipped["caf\\xe9.md"]
+
+
+def test_deep_and_empty(tmp_path: Path) -> None:
+    deep = "/".join(["d"] * 200) + "/deep.md"
+    write(tmp_path, deep)
+    write(tmp_path, "empty.md", "")
+    files, skipped = scan(tmp_path)
+    assert files == [deep]
+    assert skipped == {"empty.md": "empty file"}
+    assert isinstance(Scanner(tmp_path, IndexSettings()).check(deep), ScannedFile)
+
+
+def test_a_symlink_loop_between_files(tmp_path: Path) -> None:
+    (tmp_path / "a.md").symlink_to("b.md")
+    (tmp_path / "b.md").symlink_to("a.md")
+    _, skipped = scan(tmp_path)
+    assert skipped == {"a.md": "symlink loop", "b.md": "symlink loop"}

@@ -7,6 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,35 @@ def snapshot_after(
 ) -> list[tuple[object, ...]]:
     with open_engine(folder, data, embedder) as engine:
         return snapshot(engine)
+
+
+@pytest.mark.parametrize("damage", ["lost", "doubled", "stray"])
+def test_repair_of_rows_milvus_lost_or_doubled_ends_equal_to_a_fresh_index(
+    damage: str, folder: Path, tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    data = tmp_path / "data"
+    with open_engine(folder, data, embedder) as engine:
+        engine.sync()
+        rows = engine.catalog.chunks_of("guide/backup.md")
+        assert len(rows) > 2, "a file with several chunks, one of them damaged"
+        victim = rows[1]
+        if damage == "lost":  # what a Milvus that lost a write leaves
+            engine.store.delete([victim.id])
+        else:  # the same id twice, or an id no catalog row owns
+            vector = engine.catalog.cached_vectors(embedder.model_id, [victim.hash])[victim.hash]
+            copy = victim if damage == "doubled" else replace(victim, id=10**9)
+            engine.store.insert([copy], [vector])
+        engine.store.flush()
+    embedder.documents = 0
+    with open_engine(folder, data, embedder) as engine:  # the next start repairs
+        report = engine.sync()
+        ids = [int(row["id"]) for row in engine.store.rows(["id"])]
+        assert len(ids) == len(set(ids)), "no id twice"
+        assert (
+            snapshot(engine)
+            == catalog_snapshot(engine)
+            == fresh_snapshot(folder, tmp_path, embedder)
+        )
+        assert engine.catalog.orphans() == []
+        if damage != "stray":  # the damaged file came back whole, from the cache
+            assert report.files_added == 1 and report.chunks_embedded == 0

@@ -14,7 +14,8 @@ from engine.engine import open_answerer
 from engine.errors import DocsightError, LLMUnavailable
 from engine.indexes import index_dir_for
 from engine.llm import reported_context_length, server_models
-from engine.llm_server import alive, choose_backend, read_record, stop_server
+from engine.llm_server import alive, choose_backend, log_path, read_record, stop_server
+from engine.visible import clean, clean_line
 from tui.cli import common_options, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 
@@ -78,7 +79,7 @@ def run_ask(args: argparse.Namespace) -> int:
             prefixes=args.path,
             conversation_id=args.conversation,
             on_token=_write if streamed else None,
-            on_state=lambda line: print(f"docsight: {line}", file=sys.stderr),
+            on_state=lambda line: print(clean_line(f"docsight: {line}"), file=sys.stderr),
         )
     if args.json:
         print_json(result.as_json())
@@ -88,31 +89,32 @@ def run_ask(args: argparse.Namespace) -> int:
 
 
 def _write(piece: str) -> None:
-    sys.stdout.write(piece)
+    sys.stdout.write(clean(piece.replace("\r", "")))  # "\r\n" may be split across pieces
     sys.stdout.flush()
 
 
 def print_answer(result: Answer) -> None:
     """After the stream: what was not streamed, then the citations and the other sources."""
     if not result.generated:
-        print(f"docsight: no answer generated: {result.reason}", file=sys.stderr)
-        print(result.answer)
+        print(clean_line(f"docsight: no answer generated: {result.reason}"), file=sys.stderr)
+        print(clean(result.answer))
     else:
         print()
         if result.incomplete:
-            print(f"docsight: the answer is incomplete: {result.reason}", file=sys.stderr)
+            note = f"docsight: the answer is incomplete: {result.reason}"
+            print(clean_line(note), file=sys.stderr)
         if any(c["by"] == "attribution" for c in result.citations):
-            print(f"\n{result.answer.strip()}")  # the same answer with docsight's markers
+            print(f"\n{clean(result.answer.strip())}")  # the answer with docsight's markers
     by_number = {c.n: c for c in result.contexts}
     if result.citations:
         print()
     for citation in result.citations:
         note = "" if citation["by"] == "model" else "  (attributed by docsight)"
-        print(f"[{citation['n']}] {by_number[citation['n']].where()}{note}")
+        print(clean_line(f"[{citation['n']}] {by_number[citation['n']].where()}{note}"))
     if result.sources and result.generated:
         print("\nAlso retrieved:")
         for source in result.sources:
-            print(f"[{source['n']}] {by_number[source['n']].where()}")
+            print(clean_line(f"[{source['n']}] {by_number[source['n']].where()}"))
     print(
         f"\nconversation {result.conversation_id} (continue: --conversation "
         f"{result.conversation_id})",
@@ -139,7 +141,7 @@ def run_conversations(args: argparse.Namespace) -> int:
         return 0
     for summary in summaries:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
-        print(f"{summary.id}  {when}  {summary.turns} turns  {summary.title}")
+        print(clean_line(f"{summary.id}  {when}  {summary.turns} turns  {summary.title}"))
     if not summaries:
         print("no conversations yet")
     return 0
@@ -153,7 +155,7 @@ def _show(store: Conversations, conversation_id: str, as_json: bool) -> int:
         print_json({"id": conversation_id, "turns": [turn.result for turn in turns]})
         return 0
     for turn in turns:
-        print(f"> {turn.question}\n{turn.answer.strip()}\n")
+        print(f"> {clean_line(turn.question)}\n{clean(turn.answer.strip())}\n")
     return 0
 
 
@@ -168,6 +170,10 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
             "context_length": settings.llm.context_length,
             "up": False,
             "managed_pid": None,
+            "server_pid": None,
+            "state": None,
+            "reason": None,
+            "log": None,
         }
         try:
             models = server_models(url if url.endswith("/v1") else f"{url}/v1")
@@ -189,15 +195,18 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
             server_models(str(record["base_url"]))
         except LLMUnavailable:
             up = False
+    supervisor, server = record.get("supervisor_pid"), record.get("server_pid")
     return {
         "backend": record.get("backend") or choose_backend(settings),
         "base_url": record.get("base_url"),
         "model": record.get("model") or settings.llm.model or None,
         "context_length": record.get("context_length") or settings.llm.context_length,
         "up": up,
-        "managed_pid": record.get("supervisor_pid")
-        if alive(record.get("supervisor_pid"))
-        else None,
+        "managed_pid": supervisor if alive(supervisor) else None,
+        "server_pid": server if alive(server) else None,
+        "state": record.get("state") if alive(supervisor) else None,
+        "reason": record.get("reason"),
+        "log": str(log_path(data_dir)) if record else None,
     }
 
 
@@ -208,10 +217,16 @@ def run_llm_status(args: argparse.Namespace) -> int:
         return 0
     where = status["base_url"] or "not started (starts with the first question)"
     state = "up" if status["up"] else "down"
-    print(f"{status['backend']} {status['model'] or '(default model)'} at {where}: {state}")
+    model = status["model"] or "(default model)"
+    print(clean_line(f"{status['backend']} {model} at {where}: {state}"))
     print(f"context length {status['context_length']} tokens")
     if status["managed_pid"]:
-        print(f"managed by docsight (supervisor pid {status['managed_pid']}); docsight llm stop")
+        pids = f"supervisor pid {status['managed_pid']}, server pid {status['server_pid']}"
+        print(f"managed by docsight ({pids}); docsight llm stop")
+    elif status["server_pid"]:
+        print(f"a server (pid {status['server_pid']}) outlived its supervisor: docsight llm stop")
+    if status["reason"]:
+        print(clean_line(f"last failure: {status['reason']} (log: {status['log']})"))
     return 0
 
 

@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.config import MAX_TOP_K
 from engine.events import Event, FileFailed, SyncProgress
 from engine.indexes import index_dir_for, list_indexes, owner_pid, read_status
 from engine.serve import OwnerClient, connect
+from engine.visible import clean, clean_line
 from tui.cli import (
+    bounded_int,
     common_options,
     config_path_from,
     data_dir_from,
@@ -27,6 +30,7 @@ if TYPE_CHECKING:  # imported where used: a search the owner serves needs neithe
     from engine.sync import SyncReport
 
 COMMANDS = ("index", "search", "status", "indexes", "forget")
+SKIPPED_SHOWN = 50  # ignored entries listed by `status`; --json lists them all
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +44,12 @@ def register(subparsers: Any) -> None:
     search = subparsers.add_parser("search", parents=[common], help="search a folder's index")
     search.add_argument("dir")
     search.add_argument("query")
-    search.add_argument("-k", type=int, default=None, help="number of hits (retrieval.top_k)")
+    search.add_argument(
+        "-k",
+        type=bounded_int(1, MAX_TOP_K),
+        default=None,
+        help=f"number of hits, 1 to {MAX_TOP_K} (retrieval.top_k)",
+    )
     search.add_argument("--path", action="append", default=[], help="limit to a path prefix")
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=run_search)
@@ -83,7 +92,7 @@ class ProgressBar:
         from tqdm import tqdm
 
         if isinstance(event, FileFailed):
-            tqdm.write(f"! {event.path}: {event.reason}", file=sys.stderr)
+            tqdm.write(clean_line(f"! {event.path}: {event.reason}"), file=sys.stderr)
         if not isinstance(event, SyncProgress) or event.phase == "write":
             return
         if event.phase != self._phase:
@@ -161,8 +170,8 @@ def run_search(args: argparse.Namespace) -> int:
     for n, hit in enumerate(hits, 1):
         where = f"p.{hit.page}" if hit.page else f"{hit.start_line}-{hit.end_line}"
         heading = f"  ({hit.heading})" if hit.heading else ""
-        print(f"[{n}] {hit.path}:{where}{heading}  score {hit.score:.3f}")
-        for line in hit.text.strip().splitlines()[:4]:
+        print(clean_line(f"[{n}] {hit.path}:{where}{heading}  score {hit.score:.3f}"))
+        for line in clean(hit.text.strip()).splitlines()[:4]:
             print(f"    {line}")
     if not hits:
         print("no hits")
@@ -175,15 +184,20 @@ def run_status(args: argparse.Namespace) -> int:
         print_json(status)
         return 0
     if not status["indexed"]:
-        print(f"{args.dir}: not indexed yet (docsight index {args.dir})")
+        print(clean_line(f"{args.dir}: not indexed yet (docsight index {args.dir})"))
         return 0
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status["last_sync"]))
     owner = f", open in docsight pid {status['owner_pid']}" if status["owner_pid"] else ""
     print(f"{status['files']} files, {status['chunks']} chunks, last sync {when}{owner}")
-    print(f"embedding model {status['embedding_model']}, store {status['store_uri']}")
-    print(f"{status['ignored']} files ignored, {len(status['failed'])} failed")
+    print(clean_line(f"embedding model {status['embedding_model']}, store {status['store_uri']}"))
+    print(f"{len(status['failed'])} failed, {status['ignored']} ignored")
     for failure in status["failed"]:
-        print(f"  ! {failure['path']}: {failure['error']}")
+        print(clean_line(f"  ! {failure['path']}: {failure['error']}"))
+    shown = status["skipped"][:SKIPPED_SHOWN]
+    for entry in shown:
+        print(clean_line(f"  - {entry['path']}: {entry['reason']}"))
+    if len(status["skipped"]) > len(shown):
+        print(f"  ... and {len(status['skipped']) - len(shown)} more (docsight status --json)")
     return 0
 
 
@@ -200,8 +214,10 @@ def run_indexes(args: argparse.Namespace) -> int:
         )
         size = entry["bytes"] / 1_000_000
         print(
-            f"{entry['folder']}  {entry['files']} files  {entry['chunks']} chunks  "
-            f"{size:.1f} MB  {when}"
+            clean_line(
+                f"{entry['folder']}  {entry['files']} files  {entry['chunks']} chunks  "
+                f"{size:.1f} MB  {when}"
+            )
         )
     if not found:
         print("no indexes yet")
@@ -216,7 +232,8 @@ def run_forget(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"forgotten": removed, "folder": str(folder)})
     else:
-        print(f"forgot the index of {folder}" if removed else f"{folder} had no index")
+        shown = clean_line(str(folder))
+        print(f"forgot the index of {shown}" if removed else f"{shown} had no index")
     return 0
 
 

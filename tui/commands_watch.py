@@ -19,6 +19,7 @@ from engine.events import (
     WatcherDegraded,
 )
 from engine.serve import OwnerServer
+from engine.visible import clean_line
 from engine.watch import Watcher
 from tui.cli import common_options, print_json
 from tui.commands_index import open_engine, summary_line
@@ -75,7 +76,7 @@ def run_watch(args: argparse.Namespace) -> int:
         server = _serve(engine)
         watcher.start(sweep=True)
         if not args.json:
-            print(f"watching {engine.folder} (Ctrl-C stops)", file=sys.stderr)
+            print(f"watching {clean_line(str(engine.folder))} (Ctrl-C stops)", file=sys.stderr)
         stop.wait()
     finally:
         watcher.stop()
@@ -109,7 +110,7 @@ def _printer(json_lines: bool) -> Any:
             return
         line = describe(event)
         if line is not None:
-            print(line, flush=True)
+            print(clean_line(line), flush=True)
         elif isinstance(event, SyncFinished) and full_sync[0]:
             print(f"sweep: {summary_line(event.report)}", file=sys.stderr, flush=True)
 

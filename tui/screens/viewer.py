@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from engine.paths import on_disk
 from tui import messages as m
 from tui.widgets.safe import clean
 from tui.widgets.source_view import SourceView
@@ -171,7 +172,7 @@ class ViewerScreen(Screen[None]):
     def action_edit(self) -> None:
         if self.source is None:
             return
-        path = self.docsight.backend.folder / self.source.path
+        path = on_disk(self.docsight.backend.folder, self.source.path)  # absolute: no "-x"
         command = editor_command(path, self.query_one(SourceView).cursor + 1, os.environ)
         try:
             with self.app.suspend():

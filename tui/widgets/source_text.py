@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.errors import DocsightError
 from engine.load import LoadFailed, LoadSkipped, load, read_text
+from engine.paths import on_disk
 from engine.scan import kind_of
 from engine.types import ScannedFile
 from tui.messages import SourceText
@@ -19,7 +20,7 @@ class SourceUnreadable(DocsightError):
 
 
 def read_source(folder: Path, path: str) -> SourceText:
-    full = (folder / path).resolve()
+    full = on_disk(folder, path).resolve()
     if not full.is_relative_to(folder.resolve()):
         raise SourceUnreadable(f"{path} is outside the folder")
     kind = kind_of(path)
