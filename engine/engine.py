@@ -22,7 +22,7 @@ from engine.chunk import CHUNKER_VERSION
 from engine.cite import Embed
 from engine.config import MAX_TOP_K, Settings
 from engine.embed import Embedder, make_embedder, resolve_model
-from engine.errors import RebuildNeeded, translated
+from engine.errors import RebuildNeeded, check_space, translated
 from engine.events import Event, SyncFinished, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
@@ -204,6 +204,7 @@ class Engine:
         """Bring the index up to date with the folder (or only with `paths`)."""
         emit = on_event or (lambda event: None)
         with self._sync_lock, self._reported():
+            check_space(self.data_dir)
             emit(SyncStarted("full" if paths is None else "paths"))
             if not self.store.exists():
                 self.store.ensure_collection(self.embedder.dim, self.settings.index.bm25_analyzer)

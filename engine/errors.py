@@ -50,14 +50,34 @@ class DiskFull(DocsightError):
     """The disk holding the data dir is full. Every write is a transaction or journalled
     (DESIGN.md's sync contract), so what was indexed before stays whole."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, free_bytes: int | None = None) -> None:
+        free = "" if free_bytes is None else f", {free_bytes / 1e6:.1f} MB free"
         super().__init__(
-            f"the disk holding the data dir ({data_dir}) is full; nothing indexed was lost: "
-            "free some space and run the command again"
+            f"the disk holding the data dir ({data_dir}) is full{free}; nothing indexed was "
+            "lost: free some space and run the command again"
         )
 
 
-LOW_SPACE_BYTES = 16 * 1024 * 1024
+LOW_SPACE_BYTES = 16 * 1024 * 1024  # below this a sync does not start: Milvus needs room
+
+
+def check_space(data_dir: Path) -> None:
+    """Refuse to start writing on a disk that is (nearly) full: Milvus Lite would fail
+    only after minutes of retries, and say "Unexpected error in RPC handling"."""
+    try:
+        free = shutil.disk_usage(data_dir).free
+    except OSError:
+        return
+    if free < LOW_SPACE_BYTES:
+        raise DiskFull(data_dir, free)
+
+
+# pymilvus' exception classes, by name: this module must not import pymilvus (seconds).
+MILVUS_ERRORS = {
+    "MilvusException", "ParamError", "DataNotMatchException", "DataTypeNotSupportException",
+    "MilvusUnavailableException", "ConnectionNotExistException", "PrimaryKeyException",
+    "SchemaNotReadyException", "DescribeCollectionException",
+}  # fmt: skip
 
 
 def translated(error: BaseException, data_dir: Path) -> DocsightError | None:
@@ -72,14 +92,6 @@ def translated(error: BaseException, data_dir: Path) -> DocsightError | None:
         message = str(getattr(error, "message", "") or error).splitlines()[0][:300]
         return StoreError(f"the vector store failed: {message}")
     return None
-
-
-# pymilvus' exception classes, by name: this module must not import pymilvus (seconds).
-MILVUS_ERRORS = {
-    "MilvusException", "ParamError", "DataNotMatchException", "DataTypeNotSupportException",
-    "MilvusUnavailableException", "ConnectionNotExistException", "PrimaryKeyException",
-    "SchemaNotReadyException", "DescribeCollectionException",
-}  # fmt: skip
 
 
 def _disk_full(error: BaseException) -> bool:

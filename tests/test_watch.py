@@ -509,3 +509,18 @@ def test_lost_events_are_said_once_and_rescanned(
         assert live.indexed() == INITIAL | {"late.md"}
         assert live.top_path("walrus after the flood") == "late.md"
         live.assert_consistent()
+
+
+def test_a_name_that_is_not_utf8_is_followed_like_any_other(live: Live) -> None:
+    latin = live.folder / os.fsdecode(b"caf\xe9.md")  # as an old archive unzips it
+    write(latin, "# Caf\u00e9\n\nThe espresso machine is descaled on Fridays.\n")
+    live.settle_on(INITIAL | {"caf\\xe9.md"})
+    assert live.top_path("when is the espresso machine descaled") == "caf\\xe9.md"
+    renamed = live.folder / os.fsdecode(b"archive/men\xfc.md")
+    os.rename(latin, renamed)
+    live.settle_on(INITIAL | {"archive/men\\xfc.md"})
+    assert live.embedder.documents == 1  # the rename re-embedded nothing
+    renamed.unlink()
+    live.settle_on(INITIAL)
+    assert not live.events.of(WatcherDegraded) and not live.events.of(FileFailed)
+    live.assert_consistent(against_fresh_index=True)

@@ -1,0 +1,187 @@
+"""Failures a person can act on, said in one line and losing nothing: a full disk, Milvus'
+own messages kept off the terminal, a data dir only its owner can read. Real Milvus Lite,
+the real bundled model, a real small file system where the machine lets us mount one."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.config import Settings
+from engine.embed import Embedder, make_embedder
+from engine.errors import DiskFull
+from tests.helpers import catalog_snapshot, open_engine, snapshot
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Embedder:
+    return make_embedder(Settings().embedding)
+
+
+def cli(
+    *argv: str, env: dict[str, str] | None = None, umask: int = 0o022
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        umask=umask,
+    )
+
+
+def fresh(folder: Path, tmp_path: Path, embedder: Embedder) -> list[tuple[object, ...]]:
+    with open_engine(folder, tmp_path / f"fresh-{time.monotonic_ns()}", embedder) as engine:
+        engine.sync()
+        return snapshot(engine)
+
+
+# Milvus' messages ---------------------------------------------------------------------------
+def test_milvus_messages_go_to_the_log_not_the_terminal(tmp_path: Path) -> None:
+    """pymilvus' traceback block and the Milvus Lite server's own lines (made chatty here
+    with LOG_LEVEL=INFO) land in the data dir, not on stderr."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tui.cli import setup_logging\n"
+        "from engine.config import StoreSettings\n"
+        "from engine.store import VectorStore\n"
+        "data = Path(sys.argv[1])\n"
+        "setup_logging(data, 0)\n"
+        "store = VectorStore(StoreSettings(), data / 'index' / 'milvus.db', 'none', 'f')\n"
+        "try:\n"
+        "    store.count()\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__)\n"
+        "store.close()\n"
+    )
+    (tmp_path / "index").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "LOG_LEVEL": "INFO"},
+    )
+    assert result.stdout == "MilvusException\n" and result.stderr == ""
+    assert "RPC error" in (tmp_path / "docsight.log").read_text()
+    assert "Start milvus-local" in (tmp_path / "index" / "milvus.log").read_text()
+
+
+# a full disk ----------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 48 MB file system (tmpfs), where this machine lets the tests mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip("mounting a small file system needs root (CAP_SYS_ADMIN)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    filler = disk / "filler"
+    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    with open(filler, "wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, max(0, free - leave))
+    return filler
+
+
+def test_a_full_disk_is_said_plainly_and_loses_nothing(
+    notes: Path, small_disk: Path, tmp_path: Path, minilm: Embedder
+) -> None:
+    data = small_disk / "data"
+    env = {"DOCSIGHT_DATA_DIR": str(data)}
+    assert cli("index", str(notes), "--json", env=env).returncode == 0
+    (notes / "new.md").write_text("# New\n\nThe generator is tested every first Monday.\n")
+    filler = fill(small_disk, leave=2_000_000)
+    result = cli("index", str(notes), "--json", env=env)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and result.stdout == ""
+    assert last.startswith(f"docsight: the disk holding the data dir ({data}) is full")
+    assert "nothing indexed was lost" in last
+    assert "Traceback" not in result.stderr and "[ERROR]" not in result.stderr
+    status = json.loads(cli("status", str(notes), "--json", env=env).stdout)
+    assert (status["indexed"], status["files"]) == (True, 2)  # as it was before
+
+    filler.unlink()  # space freed: the rerun completes
+    rerun = cli("index", str(notes), "--json", env=env)
+    assert rerun.returncode == 0 and json.loads(rerun.stdout)["files_added"] == 1
+    with open_engine(notes, data, minilm) as engine:
+        assert snapshot(engine) == catalog_snapshot(engine) == fresh(notes, tmp_path, minilm)
+
+
+def test_a_catalog_that_cannot_grow_is_a_full_disk_and_loses_nothing(
+    notes: Path, tmp_path: Path, minilm: Embedder
+) -> None:
+    """SQLite's own "database or disk is full" (SQLITE_FULL), reached by capping the
+    catalog's size where it stands, as a full disk would."""
+    data = tmp_path / "data"
+    with open_engine(notes, data, minilm) as engine:
+        engine.sync()
+        before = snapshot(engine)
+        pages = engine.catalog._db.execute("PRAGMA page_count").fetchone()[0]
+        engine.catalog._db.execute(f"PRAGMA max_page_count = {pages}")
+        for n in range(40):
+            (notes / f"more-{n}.md").write_text(f"# Note {n}\n\n" + f"Unique text {n}. " * 60)
+        with pytest.raises(DiskFull, match="nothing indexed was lost"):
+            engine.sync()
+        assert snapshot(engine) == before
+        engine.catalog._db.execute("PRAGMA max_page_count = 1073741823")
+        assert engine.sync().files_added == 40
+        assert snapshot(engine) == catalog_snapshot(engine) == fresh(notes, tmp_path, minilm)
+
+
+# a private data dir ----------------------------------------------------------------------------
+def modes(root: Path) -> dict[str, int]:
+    found = {".": stat.S_IMODE(root.stat().st_mode)}
+    for path in root.rglob("*"):
+        if not path.is_symlink() and not path.is_socket():
+            found[str(path.relative_to(root))] = stat.S_IMODE(path.stat().st_mode)
+    return found
+
+
+def test_the_data_dir_is_private_and_an_old_one_is_fixed(notes: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"DOCSIGHT_DATA_DIR": str(data)}
+    closed = tmp_path / "down.toml"  # ask writes a conversation; no model needed for it
+    closed.write_text('[llm]\nbase_url = "http://127.0.0.1:9"\n')
+    assert cli("index", str(notes), "--json", env=env, umask=0).returncode == 0  # even umask 0
+    assert (
+        cli("ask", str(notes), "keys?", "--config", str(closed), env=env, umask=0).returncode == 0
+    )
+    found = modes(data)
+    names = {Path(p).name for p in found}
+    assert {"docsight.log", "catalog.sqlite", "milvus.db", "conversations.sqlite"} <= names
+    assert all(
+        mode == (0o700 if (data / path).is_dir() else 0o600) for path, mode in found.items()
+    ), found
+
+    for path in [data, *data.rglob("*")]:  # a data dir from before: 0755 and 0644
+        if not path.is_symlink() and not path.is_socket():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    (data / "unrelated.txt").write_text("not docsight's\n")
+    (data / "unrelated.txt").chmod(0o644)
+    assert cli("status", str(notes), env=env).returncode == 0
+    fixed = modes(data)
+    assert fixed.pop("unrelated.txt") == 0o644, "only docsight's own files are touched"
+    assert all(mode & 0o077 == 0 for mode in fixed.values()), fixed
