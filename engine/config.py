@@ -48,15 +48,19 @@ class Bounds:
         return self.high is None or value <= self.high
 
     def describe(self) -> str:
-        low = (
-            None
-            if self.low is None
-            else f"{'more than' if self.above else 'at least'} {self.low:g}"
-        )
-        high = None if self.high is None else f"at most {self.high:g}"
-        if low and high and not self.above:
-            return f"between {self.low:g} and {self.high:g}"
-        return " and ".join(part for part in (low, high) if part)
+        """The range in words: "between 1 and 16384", "more than 0 and at most 1"."""
+        if self.low is not None and self.high is not None and not self.above:
+            return f"between {_number(self.low)} and {_number(self.high)}"
+        words = []
+        if self.low is not None:
+            words.append(f"{'more than' if self.above else 'at least'} {_number(self.low)}")
+        if self.high is not None:
+            words.append(f"at most {_number(self.high)}")
+        return " and ".join(words)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def bounded(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +13,23 @@ import numpy as np
 from engine.config import Settings
 from engine.embed import Embedder
 from engine.engine import Engine
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(
+    *argv: str, env: dict[str, str] | None = None, umask: int = -1, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`docsight ARGV` in its own process, as a person runs it (stdout and stderr kept)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        umask=umask,
+    )
 
 
 class CountingEmbedder:

@@ -171,3 +171,36 @@ def test_a_new_setting_declares_its_range_where_it_is_defined() -> None:
     config._set_dotted(section, "candidates", 3, "f.toml", origins)
     with pytest.raises(ConfigError, match=r"^default settings: 'keep' must be at most"):
         config._check_relations(section, "", origins)
+
+
+def test_the_configuration_reference_lists_what_each_key_allows() -> None:
+    import dataclasses
+    import typing
+
+    from engine.config import Bounds
+
+    reference = (ROOT / "docs" / "reference" / "configuration.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[3].strip()
+        for line in reference.splitlines()
+        if line.startswith("| ") and line.count("|") == 5
+    }
+
+    def allowed(section: object, prefix: str) -> Iterator[tuple[str, str]]:
+        hints = typing.get_type_hints(type(section))
+        for field in dataclasses.fields(section):  # type: ignore[arg-type]
+            value = getattr(section, field.name)
+            if dataclasses.is_dataclass(value):
+                yield from allowed(value, f"{field.name}.")
+            elif isinstance(field.metadata.get("bounds"), Bounds):
+                yield prefix + field.name, field.metadata["bounds"].describe()
+            elif typing.get_origin(hints[field.name]) is typing.Literal:
+                yield prefix + field.name, ", ".join(typing.get_args(hints[field.name]))
+
+    checked = 0
+    for section in dataclasses.fields(Settings):
+        for key, words in allowed(getattr(Settings(), section.name), ""):
+            row = rows.get(key, rows.get(f"{section.name}.{key}", ""))  # [watch] and [tui]
+            assert row.startswith(words), (section.name, key, words)
+            checked += 1
+    assert checked >= 20

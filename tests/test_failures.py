@@ -12,15 +12,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.errors import DiskFull
-from tests.helpers import catalog_snapshot, open_engine, snapshot
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO, catalog_snapshot, open_engine, run_cli, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -28,18 +27,8 @@ def minilm() -> Embedder:
     return make_embedder(Settings().embedding)
 
 
-def cli(
-    *argv: str, env: dict[str, str] | None = None, umask: int = 0o022
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        umask=umask,
-    )
+def cli(*argv: str, env: dict[str, str] | None = None, umask: int = -1) -> Any:
+    return run_cli(*argv, env=env, umask=umask)
 
 
 def fresh(folder: Path, tmp_path: Path, embedder: Embedder) -> list[tuple[object, ...]]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +15,10 @@ from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.events import Event, SyncProgress
 from engine.paths import on_disk
-from tests.helpers import catalog_snapshot, open_engine, snapshot
+from tests.helpers import catalog_snapshot, open_engine, run_cli, snapshot
 from tests.test_load import minimal_pdf
 from tui.widgets.source_text import read_source
 
-REPO = Path(__file__).resolve().parent.parent
 TINY_FILES = 20_000
 NESTED = "/".join(["level"] * 200) + "/bottom.md"
 GOOD = {  # path -> words a search must find it by
@@ -86,16 +83,6 @@ SKIPPED = {
 }
 
 
-def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *argv],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        cwd=REPO,
-    )
-
-
 @pytest.fixture(scope="module")
 def minilm() -> Embedder:
     return make_embedder(Settings().embedding)
@@ -107,7 +94,7 @@ def test_every_bad_input_is_left_out_with_a_reason_and_the_rest_is_indexed(
     root = tmp_path / "hostile"
     root.mkdir()
     build(root, tmp_path / "outside")
-    result = cli("index", str(root), "--json")
+    result = run_cli("index", str(root), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr and "Exception" not in result.stderr
     report = json.loads(result.stdout)
@@ -115,7 +102,7 @@ def test_every_bad_input_is_left_out_with_a_reason_and_the_rest_is_indexed(
     assert report["files_added"] == len(GOOD) + len(decoded) + TINY_FILES
     assert report["files_failed"] == 1  # truncated.pdf
 
-    status = json.loads(cli("status", str(root), "--json").stdout)
+    status = json.loads(run_cli("status", str(root), "--json").stdout)
     assert status["files"] == report["files_added"]
     assert [f["path"] for f in status["failed"]] == ["truncated.pdf"]
     assert status["failed"][0]["error"].startswith("cannot read PDF")
@@ -123,7 +110,7 @@ def test_every_bad_input_is_left_out_with_a_reason_and_the_rest_is_indexed(
     assert skipped == SKIPPED
     assert status["ignored"] == len(SKIPPED)
 
-    again = cli("index", str(root), "--json")  # and nothing changes on a second run
+    again = run_cli("index", str(root), "--json")  # and nothing changes on a second run
     assert again.returncode == 0
     second = json.loads(again.stdout)
     assert (second["files_added"], second["files_changed"], second["chunks_embedded"]) == (0, 0, 0)
@@ -170,8 +157,8 @@ def test_an_unreadable_folder_is_counted_alike_by_index_and_status(tmp_path: Pat
     (root / "open.md").write_text("# Open\n\nReadable.\n")
     (root / "locked").chmod(0)
     try:
-        report = json.loads(cli("index", str(root), "--json").stdout)
-        status = json.loads(cli("status", str(root), "--json").stdout)
+        report = json.loads(run_cli("index", str(root), "--json").stdout)
+        status = json.loads(run_cli("status", str(root), "--json").stdout)
     finally:
         (root / "locked").chmod(0o755)
     assert report["files_failed"] == len(status["failed"]) == 1

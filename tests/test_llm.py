@@ -35,7 +35,7 @@ from engine.llm_server import (
     read_record,
     stop_server,
 )
-from tests.helpers import open_engine
+from tests.helpers import open_engine, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "How often must the signing key be rotated, and with which command?"
@@ -84,7 +84,13 @@ def test_the_managed_server_starts_once_and_is_shared(data_dir: Path) -> None:
         "context_length": 2048,
         "up": True,
         "managed_pid": record["supervisor_pid"],
+        "server_pid": record["server_pid"],
+        "state": "ready",
+        "reason": None,
+        "log": str(data_dir / "llm" / "server.log"),
     }
+    llm_files = [p for p in (data_dir / "llm").iterdir() if not p.is_socket()]
+    assert llm_files and all(p.stat().st_mode & 0o077 == 0 for p in llm_files), "private"
     assert run_cli("llm", "stop", "--data-dir", str(data_dir)).returncode == 0
     assert not alive(record["server_pid"]) and not alive(record["supervisor_pid"])
     assert (
@@ -106,6 +112,19 @@ def test_a_dead_server_is_restarted_once(data_dir: Path) -> None:
     wait_until(lambda: (read_record(data_dir) or {}).get("state") == "failed")
     assert "died twice" in (read_record(data_dir) or {}).get("reason", "")
     wait_until(lambda: not alive(restarted["supervisor_pid"]))
+    assert ensure_server(Settings(), data_dir).model, "the next question starts a new one"
+
+
+def test_a_killed_supervisor_takes_its_server_with_it(data_dir: Path) -> None:
+    ensure_server(Settings(), data_dir)
+    record = read_record(data_dir)
+    assert record and alive(record["server_pid"])
+    os.kill(record["supervisor_pid"], signal.SIGKILL)  # nothing left to stop the server
+    wait_until(lambda: not alive(record["server_pid"]))
+    status = json.loads(run_cli("llm", "status", "--json", "--data-dir", str(data_dir)).stdout)
+    assert (status["up"], status["managed_pid"], status["server_pid"]) == (False, None, None)
+    with socket.socket() as probe:  # nobody listens on its port any more
+        assert probe.connect_ex(("127.0.0.1", int(record["port"]))) != 0
     assert ensure_server(Settings(), data_dir).model, "the next question starts a new one"
 
 
@@ -424,16 +443,6 @@ def test_real_vllm_answers(data_dir: Path) -> None:
     endpoint = ensure_server(vllm_settings(), data_dir)
     assert endpoint.backend == "vllm"
     assert stream_all(ChatClient(endpoint), "Say hello.").strip()
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-    )
 
 
 def test_a_server_named_by_base_url_is_used_as_it_is(data_dir: Path, notes: Path) -> None:
