@@ -164,7 +164,7 @@ class Engine:
         row, holds one twice, or holds one the catalog never recorded). Strays go; a file
         with a lost or doubled row leaves the index whole (catalog and Milvus), so the next
         sync adds it again from the embedding cache: never half a file, never twice."""
-        in_store = {int(row["id"]) for row in self.store.rows(["id"])}
+        in_store = self.store.all_ids()
         in_catalog = self.catalog.chunk_ids()
         extra = sorted(in_store - in_catalog)
         damaged = (in_catalog - in_store) | self._doubled(sorted(in_store))
