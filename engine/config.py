@@ -8,8 +8,9 @@ index (a `--rebuild` deletes nothing before its settings are known to be good):
 - the annotation gives the type; a `Literal[...]` annotation is the set of allowed values;
 - `bounded(default, low, high)` declares a numeric range (`above=True`: `low` itself is
   not allowed), kept in the field's metadata;
-- a section may define `relations(self)`, yielding (field, problem) for rules between its
-  fields; the error names the field and where its value came from.
+- a section may define `problems(self)`, yielding (field, problem) for what a type and a
+  range cannot say (a rule between two fields, a pattern that must compile); the error
+  names the field and where its value came from.
 A new setting declares its range where it is defined, for example
 `rerank_candidates: int = bounded(20, 1, 200)`, and is checked like every other.
 """
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pathspec
 import platformdirs
 
 from engine.errors import ConfigError
@@ -86,9 +88,15 @@ class IndexSettings:
     bm25_analyzer: Literal["standard", "english", "chinese"] = "standard"
     """Milvus analyzer for the BM25 full-text field."""
 
-    def relations(self) -> Iterator[tuple[str, str]]:
+    def problems(self) -> Iterator[tuple[str, str]]:
         if self.chunk_overlap >= self.chunk_size:
             yield "chunk_overlap", f"must be less than index.chunk_size ({self.chunk_size})"
+        for name in ("include", "exclude"):
+            for pattern in getattr(self, name):
+                try:
+                    pathspec.GitIgnoreSpec.from_lines([pattern])
+                except ValueError as error:  # pathspec's pattern errors are ValueErrors
+                    yield name, f"holds a pattern gitignore does not allow: {error}"
 
 
 @dataclass
@@ -210,7 +218,7 @@ def load_settings(
             _set_dotted(settings, dotted, _parse_env_value(raw), f"environment {key}", origins)
     for dotted, value in (overrides or {}).items():
         _set_dotted(settings, dotted, value, "command line", origins)
-    _check_relations(settings, "", origins)
+    _check_problems(settings, "", origins)
     return settings
 
 
@@ -262,13 +270,13 @@ def _set_dotted(
     origins[full_key] = origin
 
 
-def _check_relations(section: Any, prefix: str, origins: dict[str, str]) -> None:
-    """Run every section's `relations()` (rules between its fields), nested ones too."""
+def _check_problems(section: Any, prefix: str, origins: dict[str, str]) -> None:
+    """Run every section's `problems()`, nested sections' too."""
     for item in dataclasses.fields(section):
         value = getattr(section, item.name)
         if dataclasses.is_dataclass(value):
-            _check_relations(value, f"{prefix}{item.name}.", origins)
-    for name, problem in getattr(section, "relations", lambda: ())():
+            _check_problems(value, f"{prefix}{item.name}.", origins)
+    for name, problem in getattr(section, "problems", lambda: ())():
         key = f"{prefix}{name}"
         raise ConfigError(f"{origins.get(key, 'default settings')}: '{key}' {problem}")
 

@@ -106,6 +106,7 @@ def test_example_config_lists_every_key_with_its_default() -> None:
         ('[index]\nbm25_analyzer = "klingon"\n', "index.bm25_analyzer", '"english"'),
         ("[index]\nchunk_size = 0\n", "index.chunk_size", "between 100 and 8000"),
         ("[index]\nchunk_overlap = 600\n", "index.chunk_overlap", "less than index.chunk_size"),
+        ('[index]\nexclude = ["notes/", "!"]\n', "index.exclude", "gitignore does not allow"),
         ("[index]\nmax_file_mb = -1\n", "index.max_file_mb", "more than 0"),
         ("[retrieval]\ntop_k = 0\n", "retrieval.top_k", "between 1 and 16384"),
         ("[retrieval]\ntop_k = 100000\n", "retrieval.top_k", "between 1 and 16384"),
@@ -148,7 +149,7 @@ def test_a_range_is_checked_whatever_the_value_came_from(tmp_path: Path) -> None
 
 
 def test_a_new_setting_declares_its_range_where_it_is_defined() -> None:
-    """The mechanism other sections use: `bounded` metadata and `relations()`."""
+    """The mechanism other sections use: `bounded` metadata and `problems()`."""
     import dataclasses
 
     from engine import config
@@ -159,7 +160,7 @@ def test_a_new_setting_declares_its_range_where_it_is_defined() -> None:
         candidates: int = bounded(20, 1, 200)
         keep: int = bounded(5, 1, 200)
 
-        def relations(self) -> Iterator[tuple[str, str]]:
+        def problems(self) -> Iterator[tuple[str, str]]:
             if self.keep > self.candidates:
                 yield "keep", "must be at most rerank.candidates"
 
@@ -170,7 +171,7 @@ def test_a_new_setting_declares_its_range_where_it_is_defined() -> None:
         config._set_dotted(section, "candidates", 500, "f.toml", origins)
     config._set_dotted(section, "candidates", 3, "f.toml", origins)
     with pytest.raises(ConfigError, match=r"^default settings: 'keep' must be at most"):
-        config._check_relations(section, "", origins)
+        config._check_problems(section, "", origins)
 
 
 def test_the_configuration_reference_lists_what_each_key_allows() -> None:
