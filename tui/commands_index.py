@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.client import OwnerClient, connect
 from engine.events import Event, FileFailed, SyncProgress
 from engine.indexes import index_dir_for, list_indexes, owner_pid, read_status
-from engine.serve import OwnerClient, connect
 from tui.cli import (
     common_options,
     config_path_from,

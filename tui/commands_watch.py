@@ -69,10 +69,17 @@ def run_watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    watcher = Watcher(engine, _printer(args.json))
     server: OwnerServer | None = None
+    printer = _printer(args.json)
+
+    def on_event(event: Event) -> None:
+        printer(event)
+        if server is not None:
+            server.publish(event)  # the clients following this index hear it too
+
+    watcher = Watcher(engine, on_event)
     try:
-        server = _serve(engine)
+        server = _serve(engine, watcher)
         watcher.start(sweep=True)
         if not args.json:
             print(f"watching {engine.folder} (Ctrl-C stops)", file=sys.stderr)
@@ -85,9 +92,9 @@ def run_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(engine: Any) -> OwnerServer | None:
+def _serve(engine: Any, watcher: Watcher) -> OwnerServer | None:
     """Serve other docsight processes; watching goes on when the socket cannot be made."""
-    server = OwnerServer(engine)
+    server = OwnerServer(engine, watcher.request_full_sync)
     try:
         server.start()
     except OSError as error:  # a read-only data dir, a file system without sockets
