@@ -32,7 +32,7 @@ from common import WORDS, emit, median, percentile, write_corpus
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from engine.config import Settings
-from engine.embed import BUNDLED_MODEL_ID
+from engine.embed import BUNDLED_MODEL_ID, Span, units_by_encoding
 from engine.engine import Engine
 
 GIVE_UP_S = 120.0
@@ -50,6 +50,11 @@ class SeededVectors:
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         rows = [self.embed_query(text) for text in texts]
         return np.stack(rows) if rows else np.zeros((0, self.dim), np.float32)
+
+    def embed_with_units(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return units_by_encoding(self, texts, spans)
 
     def embed_query(self, text: str) -> np.ndarray:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")

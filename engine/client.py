@@ -57,7 +57,7 @@ class OwnerClient:
         self, query: str, k: int | None = None, path_prefixes: Sequence[str] = ()
     ) -> list[Hit]:
         reply = self._call({"op": "search", "query": query, "k": k, "paths": list(path_prefixes)})
-        return [Hit(**hit) for hit in reply["hits"]]
+        return [Hit.from_json(hit) for hit in reply["hits"]]
 
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = self._call({"op": "status"})["status"]

@@ -67,6 +67,19 @@ class StoreSettings:
 class RetrievalSettings:
     top_k: int = 5
     """Chunks retrieved per search."""
+    rerank: str = "units"
+    """How the fused candidates are ranked again: "units" (best sentence by the engine's
+    own encoder, plus words and names matched), "remote" (a cross-encoder at rerank_url)
+    or "none" (the fused order)."""
+    candidates: int = 40
+    """Candidates of the hybrid search that rescoring ranks again."""
+    rerank_url: str = ""
+    """An OpenAI-style server with /v1/rerank (vLLM serving a cross-encoder) for "remote"."""
+    rerank_model: str = ""
+    """The cross-encoder's name on that server."""
+    min_relevance: float = 0.3
+    """Below this relevance (0-1) of the best passage, an answer says the folder does not
+    seem to hold one, shows the nearest passages and generates nothing."""
 
 
 @dataclass
@@ -96,6 +109,9 @@ class LLMSettings:
     temperature: float = 0.2
     top_p: float = 0.95
     max_tokens: int = 512
+    prompt_order: str = "best_last"
+    """Where the best passage goes in the prompt: "best_last" (nearest the question, as
+    the seed article does) or "best_first"."""
     idle_stop_minutes: float = 30.0
     """A managed server with no requests for this long is stopped."""
     vllm: VLLMSettings = field(default_factory=VLLMSettings)

@@ -32,6 +32,9 @@ QUERY_INSTRUCTIONS = {
 }
 
 
+Span = tuple[int, int]  # characters [start, end) of a text
+
+
 class Embedder(Protocol):
     model_id: str
     dim: int
@@ -39,6 +42,40 @@ class Embedder(Protocol):
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+    def embed_with_units(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector (as embed_documents) and one vector per span of it."""
+        ...
+
+
+def units_by_encoding(
+    embedder: Embedder, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Unit vectors for an encoder that only gives whole-text vectors (a remote server):
+    each span's text is encoded on its own."""
+    pieces = [text[start:end] for text, own in zip(texts, spans, strict=True) for start, end in own]
+    vectors = embedder.embed_documents([*texts, *pieces])
+    units, cursor = [], len(texts)
+    for own in spans:
+        units.append(vectors[cursor : cursor + len(own)])
+        cursor += len(own)
+    return vectors[: len(texts)], units
+
+
+def pool_spans(tokens: np.ndarray, offsets: Sequence[Span], spans: Sequence[Span]) -> np.ndarray:
+    """One unit-length vector per span: the mean of the token vectors that lie inside it
+    (zeros for a span whose tokens were cut off by the encoder's length limit)."""
+    starts = np.array([start for start, _ in offsets])
+    ends = np.array([end for _, end in offsets])
+    real = ends > starts  # special tokens have empty offsets
+    pooled = np.zeros((len(spans), tokens.shape[1]), dtype=np.float32)
+    for row, (start, end) in enumerate(spans):
+        inside = real & (starts >= start) & (ends <= end)
+        if inside.any():
+            pooled[row] = tokens[inside].mean(axis=0)
+    return normalise_rows(pooled) * (np.linalg.norm(pooled, axis=1, keepdims=True) > 0)
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:
@@ -119,6 +156,36 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._encode([self._query_prefix + text])[0]
 
+    def embed_with_units(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One encoder pass: the text's vector, and each span's vector pooled from the
+        same pass's token vectors (in context, and at no extra encoder cost)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32), []
+        outputs = self._model.encode(
+            list(texts), batch_size=self.batch_size, output_value=None, show_progress_bar=False
+        )
+        offsets = self._model.tokenizer(
+            list(texts),
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=self._model.max_seq_length,
+        )["offset_mapping"]
+        vectors = normalise_rows(np.stack([_numpy(o["sentence_embedding"]) for o in outputs]))
+        units = []
+        for output, offset, own in zip(outputs, offsets, spans, strict=True):
+            length = int(_numpy(output["attention_mask"]).sum())
+            units.append(pool_spans(_numpy(output["token_embeddings"])[:length], offset, own))
+        return vectors, units
+
+
+def _numpy(value: Any) -> np.ndarray:
+    """A torch tensor (or an array) as a float32 numpy array."""
+    if hasattr(value, "detach"):
+        value = value.detach().float().cpu().numpy()
+    return np.asarray(value, dtype=np.float32)
+
 
 class RemoteEmbedder:
     """An OpenAI-compatible /v1/embeddings server (for example vLLM with an embedding model)."""
@@ -149,6 +216,11 @@ class RemoteEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._request([text])[0]
+
+    def embed_with_units(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return units_by_encoding(self, texts, spans)
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:

@@ -24,10 +24,11 @@ from engine.cite import Embed
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder, resolve_model
 from engine.errors import RebuildNeeded
-from engine.events import Event, SyncFinished, SyncStarted
+from engine.events import Event, SyncFinished, SyncProgress, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
 from engine.read import read_lines
+from engine.retrieve import Retriever
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.sync import Syncer, SyncReport
@@ -57,6 +58,7 @@ class Engine:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self._progress: SyncProgress | None = None  # of the sync in progress
         self._lock = IndexLock(self.index_dir, self.folder)
         self._lock.acquire()
         try:
@@ -76,9 +78,13 @@ class Engine:
         self.config_path = config_path
         self._never = [self.data_dir, *([config_path.parent] if config_path else [])]
         self.scanner = Scanner(self.folder, settings.index, self._never)
+        self.retriever = Retriever(
+            self.store, self.index_dir / "catalog.sqlite", lambda: self.embedder, settings.retrieval
+        )
 
     # lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
+        self.retriever.close()
         self.store.close()
         self.catalog.close()
         self._lock.release()
@@ -164,7 +170,13 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> SyncReport:
         """Bring the index up to date with the folder (or only with `paths`)."""
-        emit = on_event or (lambda event: None)
+        listener = on_event or (lambda event: None)
+
+        def emit(event: Event) -> None:
+            if isinstance(event, SyncProgress):
+                self._progress = event
+            listener(event)
+
         with self._sync_lock:
             emit(SyncStarted("full" if paths is None else "paths"))
             if not self.store.exists():
@@ -178,7 +190,10 @@ class Engine:
                 self.settings.index.chunk_size,
                 self.settings.index.chunk_overlap,
             )
-            report = syncer.run(paths, emit, cancel)
+            try:
+                report = syncer.run(paths, emit, cancel)
+            finally:
+                self._progress = None
             self.catalog.set_meta({"last_sync": str(time.time())})
             self.catalog.trim_cache(self.settings.embedding.cache_max_mb * 1024 * 1024)
         emit(SyncFinished(report))
@@ -187,11 +202,7 @@ class Engine:
     def search(
         self, query: str, k: int | None = None, path_prefixes: Sequence[str] = ()
     ) -> list[Hit]:
-        if not self.store.exists() or not query.strip():
-            return []
-        vector = self.embedder.embed_query(query)
-        limit = k or self.settings.retrieval.top_k
-        return self.store.search(query, vector, limit, list(path_prefixes))
+        return self.retriever.search(query, k, path_prefixes)
 
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
@@ -246,7 +257,19 @@ class Engine:
             self.index_dir,
             self.search,
             embed_with(lambda: self.embedder),
+            folder=self.folder,
+            indexing=self.indexing_note,
         )
+
+    def indexing_note(self) -> str:
+        """How far the sync in progress has got, for an answer given meanwhile."""
+        progress = self._progress
+        if progress is None:
+            return ""
+        what = "files read" if progress.phase in ("hash", "load") else f"{progress.phase} steps"
+        if progress.phase == "embed":
+            what = "chunks embedded"
+        return f"the folder is still being indexed ({progress.done} of {progress.total} {what})"
 
 
 def _state(path: str, state: str, chunks: int = 0, reason: str = "") -> dict[str, Any]:
@@ -270,15 +293,21 @@ def open_answerer(
     index_dir: Path,
     search: SearchFn,
     embed: Embed | None = None,
+    *,
+    folder: Path | None = None,
+    indexing: Callable[[], str] | None = None,
 ) -> Answerer:
     """An `Answerer` over any search (this process's engine, or the owner's through its
-    socket) with the model server the settings choose."""
+    socket) with the model server the settings choose. `folder` lets a quote cite its
+    exact lines; `indexing` says how far a sync in progress has got ("" when none)."""
     return Answerer(
         settings,
         search,
         lambda say, cancel: ensure_server(settings, data_dir, say, cancel),
         index_dir / "conversations.sqlite",
         embed,
+        folder=folder,
+        indexing=indexing,
     )
 
 

@@ -31,6 +31,7 @@ from engine.load import LoadFailed, LoadSkipped, load
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.types import Chunk, ScannedFile, ScanResult
+from engine.units import unit_spans
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +243,7 @@ class Syncer:
             if cancel.is_set():
                 raise Cancelled("sync cancelled")
             batch = missing[start : start + EMBED_BATCH]
-            vectors = self._embedder().embed_documents([embedding_text(c) for c in batch])
-            fresh = {c.hash: v for c, v in zip(batch, vectors, strict=True)}
-            self.catalog.cache_vectors(model, fresh)
+            self.catalog.cache_vectors(model, *encode_chunks(self._embedder(), batch))
             report.chunks_embedded += len(batch)
             emit(
                 SyncProgress(
@@ -258,9 +257,8 @@ class Syncer:
         found = self.catalog.cached_vectors(model, [c.hash for c in chunks])
         strays = [c for c in {c.hash: c for c in chunks}.values() if c.hash not in found]
         if strays:
-            vectors = self._embedder().embed_documents([embedding_text(c) for c in strays])
-            fresh = {c.hash: v for c, v in zip(strays, vectors, strict=True)}
-            self.catalog.cache_vectors(model, fresh)
+            fresh, units = encode_chunks(self._embedder(), strays)
+            self.catalog.cache_vectors(model, fresh, units)
             found.update(fresh)
         return [found[c.hash] for c in chunks]
 
@@ -277,6 +275,17 @@ class Syncer:
         for path, reason in plan.failed:
             log.warning("%s: %s", path, reason)
             emit(FileFailed(path, reason))
+
+
+def encode_chunks(
+    embedder: Embedder, chunks: list[Chunk]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Chunk vectors and their unit vectors from one encoder pass, by chunk hash."""
+    texts = [embedding_text(chunk) for chunk in chunks]
+    spans = [unit_spans(text, chunk.text) for text, chunk in zip(texts, chunks, strict=True)]
+    vectors, units = embedder.embed_with_units(texts, spans)
+    by_hash = {c.hash: v for c, v in zip(chunks, vectors, strict=True)}
+    return by_hash, {c.hash: u for c, u in zip(chunks, units, strict=True)}
 
 
 def _looks_changed(row: FileRow, scanned: ScannedFile) -> bool:

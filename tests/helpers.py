@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import Settings
-from engine.embed import Embedder
+from engine.embed import Embedder, Span
 from engine.engine import Engine
 
 
@@ -33,6 +33,12 @@ class CountingEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         self.queries += 1
         return self.inner.embed_query(text)
+
+    def embed_with_units(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        self.documents += len(texts)
+        return self.inner.embed_with_units(texts, spans)
 
 
 def paragraph(topic: str, n: int) -> str:
