@@ -166,8 +166,19 @@ class LiveIndex:
         from engine.engine import open_answerer
 
         return open_answerer(
-            self.settings, self.data_dir, self.index_dir, self.search, self.embed_texts
+            self.settings,
+            self.data_dir,
+            self.index_dir,
+            self.search,
+            self.embed_texts,
+            folder=self.folder,
+            indexing=self.indexing_note,
         )
+
+    def indexing_note(self) -> str:
+        """How far this process's sync has got ("" when none runs here)."""
+        engine = self._engine
+        return engine.indexing_note() if engine is not None else ""
 
     def _use(self, call: Callable[[IndexAccess], T]) -> T:
         """`call` on the side that holds the index; once more after a takeover when the

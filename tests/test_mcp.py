@@ -25,6 +25,7 @@ TIMEOUT_S = 120.0  # a ceiling on two shared cores, never a sleep
 TOOLS = {"search", "read", "ask", "status"}
 ASK_KEYS = {"answer", "generated", "incomplete", "reason", "citations", "sources"}
 ASK_KEYS |= {"conversation_id", "model", "seconds"}  # `docsight ask --json`
+ASK_KEYS |= {"quote", "sentences", "declined", "followup", "relevance", "indexing"}
 HEAVY = ("torch", "sentence_transformers", "transformers", "pymilvus", "milvus_lite")
 # Runs `docsight mcp DIR` and, when it ends (stdin closed, or the client's SIGTERM), writes
 # which heavy modules the process had loaded.

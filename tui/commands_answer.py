@@ -17,6 +17,7 @@ from engine.llm import reported_context_length, server_models
 from engine.llm_server import alive, choose_backend, read_record, stop_server
 from tui.cli import common_options, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
+from tui.widgets.safe import clean as visible
 
 
 def register(subparsers: Any) -> None:
@@ -56,7 +57,12 @@ def open_folder_answerer(args: argparse.Namespace, stack: ExitStack) -> Answerer
     if client is not None:
         stack.callback(client.close)
         answerer = open_answerer(  # the owner's encoder checks the citations, as it would
-            settings, data_dir, index_dir, client.search, client.embed_texts
+            settings,
+            data_dir,
+            index_dir,
+            client.search,
+            client.embed_texts,
+            folder=folder_from(args),
         )
     else:
         engine = stack.enter_context(open_engine(args))
@@ -77,6 +83,7 @@ def run_ask(args: argparse.Namespace) -> int:
             args.question,
             prefixes=args.path,
             conversation_id=args.conversation,
+            on_quote=_print_quote if streamed else None,
             on_token=_write if streamed else None,
             on_state=lambda line: print(f"docsight: {line}", file=sys.stderr),
         )
@@ -88,36 +95,67 @@ def run_ask(args: argparse.Namespace) -> int:
 
 
 def _write(piece: str) -> None:
-    sys.stdout.write(piece)
+    sys.stdout.write(visible(piece))
     sys.stdout.flush()
 
 
+def _print_quote(result: Answer) -> None:
+    """The quote, before the model starts: the sentences that answer, verbatim."""
+    if result.followup:
+        print("docsight: taken as a follow-up of the previous question", file=sys.stderr)
+    for quote, context in zip(result.quote, result.quoted, strict=True):
+        print(f"> {visible(quote.text)} [{context.n}]  ({visible(quote.where())})")
+    print(flush=True)
+
+
 def print_answer(result: Answer) -> None:
-    """After the stream: what was not streamed, then the citations and the other sources."""
-    if not result.generated:
+    """After the stream: the checked answer where checking changed it, the citations
+    and the other sources."""
+    if result.indexing:
+        print(f"docsight: {result.indexing}", file=sys.stderr)
+    if result.declined or not result.contexts:
+        print(f"docsight: {result.reason}", file=sys.stderr)
+        print(visible(result.answer))
+    elif not result.generated:
         print(f"docsight: no answer generated: {result.reason}", file=sys.stderr)
-        print(result.answer)
     else:
         print()
         if result.incomplete:
             print(f"docsight: the answer is incomplete: {result.reason}", file=sys.stderr)
-        if any(c["by"] == "attribution" for c in result.citations):
-            print(f"\n{result.answer.strip()}")  # the same answer with docsight's markers
-    by_number = {c.n: c for c in result.contexts}
-    if result.citations:
-        print()
-    for citation in result.citations:
-        note = "" if citation["by"] == "model" else "  (attributed by docsight)"
-        print(f"[{citation['n']}] {by_number[citation['n']].where()}{note}")
-    if result.sources and result.generated:
-        print("\nAlso retrieved:")
-        for source in result.sources:
-            print(f"[{source['n']}] {by_number[source['n']].where()}")
+        if _checking_changed(result):
+            print("\nChecked against the sources:")
+            print(visible(result.answer.strip()))
+    _print_sources(result)
     print(
         f"\nconversation {result.conversation_id} (continue: --conversation "
         f"{result.conversation_id})",
         file=sys.stderr,
     )
+
+
+def _checking_changed(result: Answer) -> bool:
+    return any(not s.supported or s.by != "model" for s in result.sentences)
+
+
+NOTES = {
+    "model": "",
+    "attribution": "  (cited by docsight)",
+    "quote": "  (quoted)",
+}
+
+
+def _print_sources(result: Answer) -> None:
+    by_number = {c.n: c for c in result.contexts}
+    if result.citations:
+        print()
+    for citation in result.citations:
+        where = visible(by_number[citation["n"]].where())
+        print(f"[{citation['n']}] {where}{NOTES.get(citation['by'], '')}")
+    if result.sources:
+        print("\nNearest passages:" if result.declined else "\nAlso retrieved:")
+        for source in result.sources:
+            context = by_number[source["n"]]
+            print(f"[{source['n']}] {visible(context.where())}  relevance {context.score:.2f}")
 
 
 def run_conversations(args: argparse.Namespace) -> int:

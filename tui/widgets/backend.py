@@ -17,7 +17,14 @@ from engine.config import Settings
 from engine.embed import Embedder
 from engine.errors import DocsightError
 from engine.live import LiveIndex
-from tui.messages import AnswerResult, ConversationInfo, FileState, SourceRef, SourceText
+from tui.messages import (
+    AnswerResult,
+    ConversationInfo,
+    FileState,
+    QuoteRef,
+    SourceRef,
+    SourceText,
+)
 from tui.widgets import source_text
 from tui.widgets.answers import Answers
 
@@ -25,6 +32,7 @@ EventSink = Callable[[object], None]
 ModelSink = Callable[[str, "bool | None"], None]
 RefsSink = Callable[[list[SourceRef]], None]
 TokenSink = Callable[[str], None]
+QuoteSink = Callable[[list[QuoteRef], bool, str], None]  # quote, follow-up, indexing note
 
 
 class IndexNotOpen(DocsightError):
@@ -52,6 +60,7 @@ class Backend(Protocol):
         on_sources: RefsSink,
         on_token: TokenSink,
         cancel: threading.Event,
+        on_quote: QuoteSink | None = None,
     ) -> AnswerResult: ...
     def conversations(self) -> list[ConversationInfo]: ...
     def conversation(self, conversation_id: str) -> list[AnswerResult]: ...
@@ -148,9 +157,10 @@ class EngineBackend:
         on_sources: RefsSink,
         on_token: TokenSink,
         cancel: threading.Event,
+        on_quote: QuoteSink | None = None,
     ) -> AnswerResult:
         return self.answer_api.ask(
-            question, prefixes, conversation_id, on_sources, on_token, cancel
+            question, prefixes, conversation_id, on_sources, on_token, cancel, on_quote
         )
 
     def conversations(self) -> list[ConversationInfo]:
