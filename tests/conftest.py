@@ -8,9 +8,20 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One models dir for the whole run: the ONNX export of the bundled model is made once
+    (by the first test that needs it), not once per test data dir."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_user_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exported_models: Path
+) -> Path:
     home = tmp_path / "_user"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "models").symlink_to(exported_models, target_is_directory=True)
     for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(name, str(home / name.lower()))
     monkeypatch.setenv("DOCSIGHT_DATA_DIR", str(home / "data"))
