@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,7 @@ from engine.store import VectorStore
 from engine.types import Chunk, ScannedFile
 
 if TYPE_CHECKING:
-    from engine.sync import Plan, SyncReport
+    from engine.sync import SyncReport
 
 GROUP_ROWS = 2000
 
@@ -39,6 +39,10 @@ class Prepared:
     content_hash: str
     chunks: list[Chunk]
     added: bool
+
+
+Move = tuple[str, ScannedFile, str]  # (old path, the file now, its content hash)
+Step = Prepared | Move | str  # a loaded file, a move, or the path of a deleted file
 
 
 @dataclass
@@ -70,22 +74,16 @@ class Applier:
 
     def apply(
         self,
-        plan: Plan,
-        prepared: list[Prepared],
+        steps: Sequence[Step],
         embedded: set[str],
         emit: Callable[[Event], None],
         cancel: threading.Event,
         report: SyncReport,
     ) -> None:
-        self._touch(plan.touched)
+        """Write `steps` (loaded files, moves, deletions) in groups of about GROUP_ROWS
+        rows, each group committed on its own; then make them searchable."""
         group = Group()
-        steps = len(prepared) + len(plan.moved) + len(plan.deleted)
-        steps_list: list[Prepared | tuple[str, ScannedFile, str] | str] = [
-            *prepared,
-            *plan.moved,
-            *plan.deleted,
-        ]
-        for done, item in enumerate(steps_list, 1):
+        for done, item in enumerate(steps, 1):
             if isinstance(item, Prepared):
                 self._add_file(group, item, embedded, report)
             elif isinstance(item, tuple):
@@ -93,16 +91,20 @@ class Applier:
                 self._add_move(group, old_path, scanned, content_hash, report)
             else:
                 self._add_delete(group, item, report)
-            if len(group.insert) + len(group.drop) >= GROUP_ROWS or done == steps:
+            if len(group.insert) + len(group.drop) >= GROUP_ROWS or done == len(steps):
                 self._write(group, emit)
-                emit(SyncProgress("write", done, steps))
+                emit(SyncProgress("write", done, len(steps)))
                 group = Group()
-                if cancel.is_set() and done < steps:
+                if cancel.is_set() and done < len(steps):
                     from engine.sync import Cancelled
 
                     raise Cancelled("sync cancelled")
         if steps:
             self.store.flush()
+
+    def touch(self, touched: list[tuple[ScannedFile, str]]) -> None:
+        """Files whose bytes did not change: only their stat is recorded."""
+        self._touch(touched)
 
     def _touch(self, touched: list[tuple[ScannedFile, str]]) -> None:
         if not touched:

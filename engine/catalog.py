@@ -14,10 +14,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.types import Chunk
+
+if TYPE_CHECKING:  # numpy is imported where vectors are read: `status` needs none of it
+    import numpy as np
+
+PENDING_KEY = "sync_pending"  # meta: files the running (or an interrupted) sync has to write
+ACTIVE_KEY = "sync_active"  # meta: "1" while a sync runs; the owner clears it when it opens
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,6 +98,13 @@ class Catalog:
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items()
             )
+
+    def sync_state(self) -> tuple[int, bool]:
+        """(files the last sync has still to write, whether a sync is running)."""
+        return int(self.get_meta(PENDING_KEY) or 0), self.get_meta(ACTIVE_KEY) == "1"
+
+    def set_sync_state(self, pending: int, active: bool) -> None:
+        self.set_meta({PENDING_KEY: str(pending), ACTIVE_KEY: "1" if active else ""})
 
     # files and chunks --------------------------------------------------------------------
     def files(self) -> dict[str, FileRow]:
@@ -201,6 +213,8 @@ class Catalog:
 
     # embedding cache ---------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(hashes), 500):
             part = list(hashes[start : start + 500])
@@ -232,6 +246,8 @@ class Catalog:
         return found
 
     def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        import numpy as np
+
         now = time.time_ns()
         with self._db:
             self._db.executemany(

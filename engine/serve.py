@@ -2,9 +2,9 @@
 
 Milvus Lite takes an exclusive lock, so one process owns an index. It listens on a Unix
 socket in the index directory (the directory is 0700 and the socket 0600: only this user
-can connect) and answers JSON-lines requests: search, status, ping. A client needs no
-model and no Milvus: `docsight search` in a second terminal answers in a fraction of a
-second, because the owner already holds the loaded encoder.
+can connect) and answers JSON-lines requests: search, status, index (a sync now), ping.
+A client needs no model and no Milvus: `docsight search` in a second terminal answers in a
+fraction of a second, because the owner already holds the loaded encoder.
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class _Server(socketserver.ThreadingUnixStreamServer):
             return {"ok": True, "pid": os.getpid()}
         if op == "status":
             return {"ok": True, "status": self.engine.status()}
+        if op == "index":  # a one-shot `docsight index`: the owner's sync, its report back
+            return {"ok": True, "report": self.engine.sync().as_json()}
         if op == "search":
             hits = self.engine.search(
                 str(request["query"]), request.get("k"), list(request.get("paths") or [])
@@ -145,6 +147,12 @@ class OwnerClient:
 
     def ping(self) -> int:
         return int(self._call({"op": "ping"})["pid"])
+
+    def index(self) -> dict[str, Any]:
+        """Have the owner sync the folder now; its report (however long the sync takes)."""
+        self._sock.settimeout(None)
+        report: dict[str, Any] = self._call({"op": "index"})["report"]
+        return report
 
 
 def connect(index_dir: Path, timeout: float = TIMEOUT_S) -> OwnerClient | None:

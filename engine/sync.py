@@ -8,12 +8,19 @@ close to its last indexing that a same-size save could hide behind it (git's "ra
 timestamp" rule); then its bytes are hashed, and the same hash means touched, not changed.
 A new file whose hash equals a vanished file's is a move: its rows are re-keyed from the
 catalog without the encoder.
+
+Files to load are indexed in batches, each loaded, embedded and committed before the
+next is read: a first index is searchable from its first batch on, `status` counts the
+files still pending, and a crash loses at most the batch in flight (its embeddings are
+cached already). Batches start small, so the first results come within seconds, and grow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +43,9 @@ log = logging.getLogger(__name__)
 
 RACY_WINDOW_NS = 2_000_000_000
 EMBED_BATCH = 64
+FIRST_BATCH_CHUNKS = 32  # a few seconds of encoder time: the first files show up fast
+MAX_BATCH_CHUNKS = 512  # then batches double up to this (~15 s of encoder time on 2 cores)
+MAX_BATCH_FILES = 200  # files whose chunks are all cached still commit in bounded steps
 
 
 class Cancelled(Exception):
@@ -112,17 +122,50 @@ class Syncer:
         scan, scope = self._scan(paths)
         report.files_scanned = len(scan.files)
         plan = self._plan(scan, scope)
-        prepared = self._prepare(plan, emit, cancel)
-        model = self._embedder().model_id if prepared or plan.moved else ""
-        embedded = self._embed_missing(model, prepared, emit, cancel, report)
+        model = self._embedder().model_id if plan.to_load or plan.moved else ""
         applier = Applier(self.catalog, self.store, model, self._vectors_for)
-        applier.apply(plan, prepared, embedded, emit, cancel, report)
+        applier.touch(plan.touched)
+        self.catalog.set_sync_state(len(plan.to_load), active=True)
+        try:
+            applier.apply([*plan.moved, *plan.deleted], set(), emit, cancel, report)
+            self._index_in_batches(plan, model, applier, emit, cancel, report)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # what is left stays pending
+                self.catalog.set_sync_state(self.catalog.sync_state()[0], active=False)
+            raise
+        self.catalog.set_sync_state(0, active=False)
         self._record_skipped(scan, scope, plan, emit)
         report.files_failed = len(plan.failed)
         report.files_ignored = len(scan.skipped) + len(plan.skipped)
         report.chunks_total = self.catalog.counts()[1]
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+    def _index_in_batches(
+        self,
+        plan: Plan,
+        model: str,
+        applier: Applier,
+        emit: Callable[[Event], None],
+        cancel: threading.Event,
+        report: SyncReport,
+    ) -> None:
+        """Load, embed and commit `plan.to_load` a batch at a time."""
+        todo = list(plan.to_load)
+        limit = FIRST_BATCH_CHUNKS
+        done = 0
+        while todo:
+            deleted_before = len(plan.deleted)
+            prepared, taken = self._prepare(plan, todo, limit, emit, cancel, done)
+            del todo[:taken]
+            done += taken
+            embedded = self._embed_missing(
+                model, prepared, emit, cancel, report, done, len(plan.to_load)
+            )
+            became_deleted = plan.deleted[deleted_before:]  # text once, not any more
+            applier.apply([*prepared, *became_deleted], embedded, emit, cancel, report)
+            self.catalog.set_sync_state(len(todo), active=True)
+            limit = min(limit * 2, MAX_BATCH_CHUNKS)
 
     # scan and plan ------------------------------------------------------------------------
     def _scan(self, paths: Iterable[str] | None) -> tuple[ScanResult, set[str] | None]:
@@ -200,29 +243,50 @@ class Syncer:
 
     # load, chunk, embed -------------------------------------------------------------------
     def _prepare(
-        self, plan: Plan, emit: Callable[[Event], None], cancel: threading.Event
-    ) -> list[Prepared]:
+        self,
+        plan: Plan,
+        todo: list[tuple[ScannedFile, str, bool]],
+        chunk_limit: int,
+        emit: Callable[[Event], None],
+        cancel: threading.Event,
+        done_before: int,
+    ) -> tuple[list[Prepared], int]:
+        """Load and chunk files from the front of `todo` until the batch holds
+        `chunk_limit` chunks; returns them and how many files of `todo` were taken."""
         prepared: list[Prepared] = []
-        for done, (scanned, content_hash, added) in enumerate(plan.to_load, 1):
+        chunks = taken = 0
+        total = len(plan.to_load)
+        for scanned, content_hash, added in todo:
+            if chunks >= chunk_limit or taken >= MAX_BATCH_FILES:
+                break
             if cancel.is_set():
                 raise Cancelled("sync cancelled")
-            try:
-                document = load(self.root, scanned)
-            except LoadSkipped as skip:
-                plan.skipped.append((scanned.path, str(skip)))
-                if not added:  # it was text once; what it is now must leave the index
-                    plan.deleted.append(scanned.path)
-                continue
-            except LoadFailed as failure:
-                if not (self.root / scanned.path).exists():
-                    plan.deleted.extend([] if added else [scanned.path])
-                else:  # keep what the index had: a passing error must not lose it
-                    plan.failed.append((scanned.path, str(failure)))
-                continue
-            chunks = chunk_document(document, self.chunk_size, self.chunk_overlap)
-            prepared.append(Prepared(scanned, content_hash, chunks, added))
-            emit(SyncProgress("load", done, len(plan.to_load)))
-        return prepared
+            taken += 1
+            item = self._load_one(plan, scanned, content_hash, added)
+            if item is not None:
+                prepared.append(item)
+                chunks += len(item.chunks)
+            emit(SyncProgress("index", done_before + taken, total, 0, 0))
+        return prepared, taken
+
+    def _load_one(
+        self, plan: Plan, scanned: ScannedFile, content_hash: str, added: bool
+    ) -> Prepared | None:
+        try:
+            document = load(self.root, scanned)
+        except LoadSkipped as skip:
+            plan.skipped.append((scanned.path, str(skip)))
+            if not added:  # it was text once; what it is now must leave the index
+                plan.deleted.append(scanned.path)
+            return None
+        except LoadFailed as failure:
+            if not (self.root / scanned.path).exists():
+                plan.deleted.extend([] if added else [scanned.path])
+            else:  # keep what the index had: a passing error must not lose it
+                plan.failed.append((scanned.path, str(failure)))
+            return None
+        chunks = chunk_document(document, self.chunk_size, self.chunk_overlap)
+        return Prepared(scanned, content_hash, chunks, added)
 
     def _embed_missing(
         self,
@@ -231,6 +295,8 @@ class Syncer:
         emit: Callable[[Event], None],
         cancel: threading.Event,
         report: SyncReport,
+        files_done: int = 0,
+        files_total: int = 0,
     ) -> set[str]:
         """Embed every chunk text the cache lacks, batch by batch; returns their hashes."""
         wanted = {c.hash: c for p in prepared for c in p.chunks}
@@ -238,6 +304,7 @@ class Syncer:
             return set()
         cached = self.catalog.cached_hashes(model, list(wanted))
         missing = [wanted[h] for h in wanted if h not in cached]
+        missing.sort(key=lambda c: len(c.text))  # batches of like length pad less
         for start in range(0, len(missing), EMBED_BATCH):
             if cancel.is_set():
                 raise Cancelled("sync cancelled")
@@ -246,9 +313,14 @@ class Syncer:
             fresh = {c.hash: v for c, v in zip(batch, vectors, strict=True)}
             self.catalog.cache_vectors(model, fresh)
             report.chunks_embedded += len(batch)
+            left = len(missing) - start - len(batch)
             emit(
                 SyncProgress(
-                    "embed", start + len(batch), len(missing), report.chunks_embedded, len(missing)
+                    "index",
+                    files_done,
+                    files_total,
+                    report.chunks_embedded,
+                    report.chunks_embedded + left,
                 )
             )
         return {c.hash for c in missing}

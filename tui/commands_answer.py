@@ -6,17 +6,16 @@ import argparse
 import sys
 import time
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.answer import Answer, Answerer
-from engine.conversations import Conversations
-from engine.engine import open_answerer
 from engine.errors import DocsightError, LLMUnavailable
 from engine.indexes import index_dir_for
-from engine.llm import reported_context_length, server_models
-from engine.llm_server import alive, choose_backend, read_record, stop_server
 from tui.cli import common_options, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
+
+if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of it
+    from engine.answer import Answer, Answerer
+    from engine.conversations import Conversations
 
 
 def register(subparsers: Any) -> None:
@@ -50,6 +49,8 @@ def register(subparsers: Any) -> None:
 def open_folder_answerer(args: argparse.Namespace, stack: ExitStack) -> Answerer:
     """Through the process that owns the index when there is one, else through our own
     engine (indexing the folder first when it never was)."""
+    from engine.engine import open_answerer
+
     settings, data_dir = settings_from(args), data_dir_from(args)
     index_dir = index_dir_for(folder_from(args), data_dir)
     client = owner_client(args)
@@ -121,6 +122,8 @@ def print_answer(result: Answer) -> None:
 
 
 def run_conversations(args: argparse.Namespace) -> int:
+    from engine.conversations import Conversations
+
     index_dir = index_dir_for(folder_from(args), data_dir_from(args))
     store = Conversations(index_dir / "conversations.sqlite")
     try:
@@ -158,6 +161,8 @@ def _show(store: Conversations, conversation_id: str, as_json: bool) -> int:
 
 
 def llm_status(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.llm_server import alive, choose_backend, read_record
+
     settings, data_dir = settings_from(args), data_dir_from(args)
     if settings.llm.base_url:
         url = settings.llm.base_url.rstrip("/")
@@ -169,6 +174,8 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
             "up": False,
             "managed_pid": None,
         }
+        from engine.llm import reported_context_length, server_models
+
         try:
             models = server_models(url if url.endswith("/v1") else f"{url}/v1")
         except LLMUnavailable:
@@ -185,6 +192,8 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
     record = read_record(data_dir) or {}
     up = record.get("state") == "ready" and alive(record.get("supervisor_pid"))
     if up:
+        from engine.llm import server_models
+
         try:
             server_models(str(record["base_url"]))
         except LLMUnavailable:
@@ -216,6 +225,8 @@ def run_llm_status(args: argparse.Namespace) -> int:
 
 
 def run_llm_stop(args: argparse.Namespace) -> int:
+    from engine.llm_server import stop_server
+
     stopped = stop_server(data_dir_from(args))
     print("stopped the model server" if stopped else "no managed model server was running")
     return 0

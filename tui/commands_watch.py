@@ -18,8 +18,6 @@ from engine.events import (
     SyncStarted,
     WatcherDegraded,
 )
-from engine.serve import OwnerServer
-from engine.watch import Watcher
 from tui.cli import common_options, print_json
 from tui.commands_index import open_engine, summary_line
 
@@ -65,12 +63,14 @@ def as_json(event: Event) -> dict[str, Any] | None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    engine = open_engine(args)
+    from engine.watch import Watcher
+
+    engine = open_engine(args, serving=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     watcher = Watcher(engine, _printer(args.json))
-    server: OwnerServer | None = None
+    server = None
     try:
         server = _serve(engine)
         watcher.start(sweep=True)
@@ -85,8 +85,10 @@ def run_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(engine: Any) -> OwnerServer | None:
+def _serve(engine: Any) -> Any:
     """Serve other docsight processes; watching goes on when the socket cannot be made."""
+    from engine.serve import OwnerServer
+
     server = OwnerServer(engine)
     try:
         server.start()

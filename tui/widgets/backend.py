@@ -107,6 +107,7 @@ class EngineBackend:
                 self.data_dir,
                 embedder=self._embedder,
                 config_path=self.config_path,
+                serving=True,
             )
             self._answers = Answers(self._engine, self.data_dir)
             return dict(self._engine.status())
