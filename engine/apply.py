@@ -55,6 +55,7 @@ class Group:
     put_files: list[FileRow] = field(default_factory=list)
     drop_files: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    loaded: int = 0  # files among put_files that were loaded (not moved)
 
 
 class Applier:
@@ -71,6 +72,7 @@ class Applier:
         self._vectors_for = vectors_for
         self._next_id = catalog.next_chunk_id()
         self._started_ns = time.time_ns()
+        self.pending: int | None = None  # loaded files still to commit, when counted
 
     def apply(
         self,
@@ -147,6 +149,7 @@ class Applier:
                 group.insert.append(_chunk_row(self._new_id(), item.scanned.path, ordinal, chunk))
         group.drop.extend(r.id for r in old_rows if r.id not in kept_ids)
         group.put_files.append(self._file_row(item.scanned, item.content_hash))
+        group.loaded += 1
         fresh = sum(1 for c in item.chunks if c.hash in embedded)
         report.chunks_reused += len(item.chunks) - fresh
         report.chunks_deleted += len(old_rows) - len(kept_ids)
@@ -196,6 +199,9 @@ class Applier:
                 Catalog.put_file(db, file_row)
             Catalog.clear_orphans_in(db, new_ids)
             Catalog.add_orphans_in(db, group.drop)
+            if self.pending is not None:
+                self.pending = max(0, self.pending - group.loaded)
+                Catalog.sync_state_in(db, self.pending, active=True)
         if group.drop:
             self.store.delete(group.drop)
             self.catalog.clear_orphans(group.drop)

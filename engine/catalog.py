@@ -104,7 +104,17 @@ class Catalog:
         return int(self.get_meta(PENDING_KEY) or 0), self.get_meta(ACTIVE_KEY) == "1"
 
     def set_sync_state(self, pending: int, active: bool) -> None:
-        self.set_meta({PENDING_KEY: str(pending), ACTIVE_KEY: "1" if active else ""})
+        with self._db:
+            self.sync_state_in(self._db, pending, active)
+
+    @staticmethod
+    def sync_state_in(db: sqlite3.Connection, pending: int, active: bool) -> None:
+        """Inside the transaction that commits files, so the count never disagrees with
+        the files recorded, whenever the process stops."""
+        db.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            [(PENDING_KEY, str(pending)), (ACTIVE_KEY, "1" if active else "")],
+        )
 
     # files and chunks --------------------------------------------------------------------
     def files(self) -> dict[str, FileRow]:

@@ -126,6 +126,7 @@ class Syncer:
         applier = Applier(self.catalog, self.store, model, self._vectors_for)
         applier.touch(plan.touched)
         self.catalog.set_sync_state(len(plan.to_load), active=True)
+        applier.pending = len(plan.to_load)
         try:
             applier.apply([*plan.moved, *plan.deleted], set(), emit, cancel, report)
             self._index_in_batches(plan, model, applier, emit, cancel, report)
@@ -164,6 +165,7 @@ class Syncer:
             )
             became_deleted = plan.deleted[deleted_before:]  # text once, not any more
             applier.apply([*prepared, *became_deleted], embedded, emit, cancel, report)
+            applier.pending = len(todo)  # files that could not be loaded count as done
             self.catalog.set_sync_state(len(todo), active=True)
             limit = min(limit * 2, MAX_BATCH_CHUNKS)
 

@@ -22,9 +22,9 @@ import pytest
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
-from engine.events import FileIndexed, FileMoved, FileRemoved, SyncStarted
+from engine.events import FileIndexed, FileMoved, FileRemoved, SyncProgress, SyncStarted
 from engine.serve import OwnerServer, connect, socket_path
-from tests.helpers import open_engine
+from tests.helpers import long_markdown, open_engine
 from tui.commands_watch import describe
 
 DOCSIGHT = Path(sys.executable).with_name("docsight")
@@ -133,6 +133,51 @@ def test_a_search_waits_for_an_owner_still_opening_its_socket(
             server.stop()
     assert search.returncode == 0, err
     assert json.loads(out)["hits"][0]["path"] == "garden.txt"
+
+
+def test_ask_during_a_first_index_answers_from_what_is_indexed_and_says_so(
+    tmp_path: Path, data_dir: Path, minilm: Embedder
+) -> None:
+    folder = tmp_path / "handbooks"
+    folder.mkdir()
+    topics = ("backup", "billing", "canary", "dns", "email", "firewall")
+    for topic in topics:
+        (folder / f"{topic}.md").write_text(long_markdown(topic, sections=3, per_section=4))
+    landed, go_on = threading.Event(), threading.Event()
+    indexed: list[str] = []
+    first: list[str] = []  # the files indexed when the sync paused
+
+    def pause_after_the_first_batch(event: object) -> None:
+        if isinstance(event, FileIndexed):
+            indexed.append(event.path)
+        elif isinstance(event, SyncProgress) and indexed and not landed.is_set():
+            first.extend(indexed)
+            landed.set()
+            assert go_on.wait(TIMEOUT_S)
+
+    with open_engine(folder, data_dir, minilm, serving=True) as engine:
+        server = OwnerServer(engine)
+        server.start()
+        sync = threading.Thread(target=engine.sync, args=(None, pause_after_the_first_batch))
+        sync.start()
+        try:
+            assert landed.wait(TIMEOUT_S)
+            asked = subprocess.run(
+                [str(DOCSIGHT), "ask", str(folder), "how is the backup procedure checked?"],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+                env={**os.environ, "DOCSIGHT_LLM__BASE_URL": "http://127.0.0.1:9/v1"},
+            )
+        finally:
+            go_on.set()
+            sync.join()
+            server.stop()
+    assert asked.returncode == 0, asked.stderr
+    pending = {f"{topic}.md" for topic in topics} - set(first)
+    assert f"({len(first)} files indexed, {len(pending)} pending)" in asked.stderr
+    assert pending and any(path in asked.stdout for path in first)
+    assert not any(path in asked.stdout for path in pending)  # only what had landed
 
 
 def test_status_from_a_second_process_names_the_owner(notes: Path, owner: Engine) -> None:

@@ -46,9 +46,11 @@ def register(subparsers: Any) -> None:
     stop.set_defaults(func=run_llm_stop)
 
 
-def open_folder_answerer(args: argparse.Namespace, stack: ExitStack) -> Answerer:
+def open_folder_answerer(
+    args: argparse.Namespace, stack: ExitStack
+) -> tuple[Answerer, dict[str, Any]]:
     """Through the process that owns the index when there is one, else through our own
-    engine (indexing the folder first when it never was)."""
+    engine (indexing the folder first when it never was); with the index's status."""
     from engine.engine import open_answerer
 
     settings, data_dir = settings_from(args), data_dir_from(args)
@@ -59,20 +61,33 @@ def open_folder_answerer(args: argparse.Namespace, stack: ExitStack) -> Answerer
         answerer = open_answerer(
             settings, data_dir, index_dir, lambda q, k, p: client.search(q, k, list(p))
         )
+        status = client.status()
     else:
         engine = stack.enter_context(open_engine(args))
         if not engine.status()["indexed"]:
             sync_with_progress(engine)
         answerer = engine.answerer()
+        status = engine.status()
     stack.callback(answerer.close)
-    return answerer
+    return answerer, status
+
+
+def say_if_building(status: dict[str, Any]) -> None:
+    """An owner still indexing answers from the files indexed so far: say so."""
+    if status.get("in_progress"):
+        print(
+            f"docsight: indexing in progress ({status['files']} files indexed, "
+            f"{status['pending']} pending): answering from what is indexed so far",
+            file=sys.stderr,
+        )
 
 
 def run_ask(args: argparse.Namespace) -> int:
     if not args.question.strip():
         raise DocsightError("the question is empty")
     with ExitStack() as stack:
-        answerer = open_folder_answerer(args, stack)
+        answerer, status = open_folder_answerer(args, stack)
+        say_if_building(status)
         streamed = not args.json
         result = answerer.ask(
             args.question,
@@ -82,7 +97,7 @@ def run_ask(args: argparse.Namespace) -> int:
             on_state=lambda line: print(f"docsight: {line}", file=sys.stderr),
         )
     if args.json:
-        print_json(result.as_json())
+        print_json({**result.as_json(), "index_in_progress": bool(status.get("in_progress"))})
     else:
         print_answer(result)
     return 0
