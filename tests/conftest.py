@@ -3,16 +3,28 @@ test reads the developer's own config or index."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 
-@pytest.fixture(scope="session")
-def exported_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", autouse=True)
+def exported_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One models dir for the whole run: the ONNX export of the bundled model is made once
-    (by the first test that needs it), not once per test data dir."""
-    return tmp_path_factory.mktemp("models")
+    (by the first test that needs it), not once per test data dir. Fixtures wider than a
+    test (a model loaded once per module) see a data dir of the run's own, never the
+    developer's."""
+    data = tmp_path_factory.mktemp("session-data")
+    (data / "models").mkdir()
+    before = os.environ.get("DOCSIGHT_DATA_DIR")
+    os.environ["DOCSIGHT_DATA_DIR"] = str(data)
+    yield data / "models"
+    if before is None:
+        os.environ.pop("DOCSIGHT_DATA_DIR", None)
+    else:
+        os.environ["DOCSIGHT_DATA_DIR"] = before
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +40,7 @@ def isolated_user_dirs(
     monkeypatch.setenv("DOCSIGHT_CONFIG", str(home / "config.toml"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith("DOCSIGHT_") and key not in ("DOCSIGHT_DATA_DIR", "DOCSIGHT_CONFIG"):
             monkeypatch.delenv(key)
     return home
