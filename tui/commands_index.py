@@ -206,17 +206,26 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return 0
+    building = _building(status)
     if not status["indexed"]:
-        print(f"{args.dir}: not indexed yet (docsight index {args.dir})")
+        print(f"{args.dir}: not indexed yet{building or f' (docsight index {args.dir})'}")
         return 0
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status["last_sync"]))
     owner = f", open in docsight pid {status['owner_pid']}" if status["owner_pid"] else ""
-    print(f"{status['files']} files, {status['chunks']} chunks, last sync {when}{owner}")
+    print(f"{status['files']} files, {status['chunks']} chunks, last sync {when}{owner}{building}")
     print(f"embedding model {status['embedding_model']}, store {status['store_uri']}")
     print(f"{status['ignored']} files ignored, {len(status['failed'])} failed")
     for failure in status["failed"]:
         print(f"  ! {failure['path']}: {failure['error']}")
     return 0
+
+
+def _building(status: dict[str, Any]) -> str:
+    if status["in_progress"]:
+        return f"; indexing: {status['files']} files done, {status['pending']} pending"
+    if status["pending"]:
+        return f"; {status['pending']} files pending (an interrupted sync: docsight index)"
+    return ""
 
 
 def run_indexes(args: argparse.Namespace) -> int:
