@@ -194,11 +194,12 @@ def make_embedder(
         return RemoteEmbedder(settings.base_url, model_id, settings.batch_size)
     if choose_backend(settings) == "onnx":
         models_dir = models_dir_for(settings, data_dir)
-        return _with_fallback(
-            settings,
-            model_id,
-            lambda: OnnxEmbedder(model_id, load_from, models_dir, settings.batch_size, progress),
-        )
+        try:
+            return OnnxEmbedder(model_id, load_from, models_dir, settings.batch_size, progress)
+        except Exception as error:
+            if settings.backend == "onnx":
+                raise DocsightError(f"cannot run {model_id!r} on ONNX: {error}") from None
+            log.warning("cannot run %s on ONNX (%s); using torch", model_id, error)
     run_on = device(settings)
     return _with_fallback(
         settings,

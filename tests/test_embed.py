@@ -17,7 +17,7 @@ from engine.embed import (
     make_embedder,
     models_dir_for,
 )
-from engine.errors import ConfigError
+from engine.errors import ConfigError, DocsightError
 from engine.models import BUNDLED_MODEL_ID, bundled_model_path, choose_backend
 from engine.onnx_export import MODEL_FILE, ensure_exported, export_key
 
@@ -133,3 +133,15 @@ def test_an_onnx_embedder_and_the_cuda_probe_need_no_torch(onnx_embedder: LocalE
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_auto_falls_back_to_torch_when_the_export_cannot_be_made(
+    torch_embedder: LocalEmbedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the models dir would be")
+    embedder = make_embedder(EmbeddingSettings(onnx_dir=str(blocked)))
+    assert isinstance(embedder, LocalEmbedder) and embedder.backend == "torch"
+    assert "using torch" in caplog.text
+    with pytest.raises(DocsightError, match="cannot run .* on ONNX"):
+        make_embedder(EmbeddingSettings(backend="onnx", onnx_dir=str(blocked)))
