@@ -3,6 +3,7 @@ from the same weights (real export, real onnxruntime, real sentence-transformers
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -85,8 +86,11 @@ def test_the_export_is_made_once_and_again_only_when_the_model_changes(tmp_path:
         (source / item.name).symlink_to(item, target_is_directory=item.is_dir())
     models = tmp_path / "models"
     steps: list[tuple[int, int]] = []
+    level, filters = logging.getLogger().level, list(logging.getLogger().filters)
     first = ensure_exported(source, models, lambda done, total, _: steps.append((done, total)))
     assert steps[0] == (0, 4) and steps[-1] == (4, 4)
+    # the exporter hushes the quantizer, not the process's logging (the watcher reads it)
+    assert (logging.getLogger().level, logging.getLogger().filters) == (level, filters)
     assert (first / MODEL_FILE).stat().st_size > 10_000_000
     steps.clear()
     assert ensure_exported(source, models, lambda d, t, _: steps.append((d, t))) == first
