@@ -12,6 +12,9 @@
    near it, not on where packing started, so growing, shrinking or rewording a paragraph
    changes its own chunk and rarely a neighbour, anywhere in the file: the rest keep their
    hashes and vectors. Cuts that would leave a piece under MIN_PIECE x size are avoided.
+   A unit that opens a definition-list entry (an option or setting of a reference page)
+   is always preferred as a cut point, so entries are cut apart rather than split, and a
+   chunk holding one entry carries the entry's name in its heading path.
 
 `size` bounds the normalised text of a chunk (runs of blank lines count as one blank line),
 plus the heading lines glued in front of a block that had to be cut (at most
@@ -34,7 +37,7 @@ from engine.types import Chunk, LoadedDocument, SourceLine
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 LINES = True
 MIN_PIECE = 0.25  # cuts leaving a piece shorter than this x size are the last resort
 LEAD_SLACK = 0.25  # heading lines up to this x size join the text under them
@@ -60,6 +63,7 @@ class Unit:
     end: int
     text: str  # normalised
     page: int | None
+    term: str = ""  # the entry's name when the unit opens a definition-list entry
 
 
 @dataclass
@@ -90,11 +94,20 @@ def chunk_document(doc: LoadedDocument, size: int = 512, overlap: int = 51) -> l
     chunks: list[Chunk] = []
     for section in _sections(doc.lines, _blocks(doc.lines, structured), size):
         for group in _pack(section.units, size):
+            heading = _entry_heading(section.heading, group)
             if len(group) == 1 and len(group[0].text) > size:
-                chunks.extend(_split_unit(doc.lines, section.heading, group[0], size, overlap))
+                chunks.extend(_split_unit(doc.lines, heading, group[0], size, overlap))
             else:
-                chunks.append(_chunk(doc.lines, section.heading, group[0].start, group[-1].end))
+                chunks.append(_chunk(doc.lines, heading, group[0].start, group[-1].end))
     return chunks
+
+
+def _entry_heading(heading: str, group: list[Unit]) -> str:
+    """A chunk holding one definition-list entry carries the entry's name in its heading."""
+    terms = [unit.term for unit in group if unit.term]
+    if len(terms) != 1 or not group[0].term:
+        return heading
+    return f"{heading} > {terms[0]}" if heading else terms[0]
 
 
 # blocks -------------------------------------------------------------------------------------
@@ -175,7 +188,8 @@ def _glues(lines: list[SourceLine], lead: Block, block: Block, size: int) -> boo
 
 def _unit(lines: list[SourceLine], start: int, body: int, end: int) -> Unit:
     text = normalise(_raw(lines, start, end))
-    return Unit(start, body, end, text, lines[start].page)
+    term = lines[body].text.strip() if body < end and lines[body].term else ""
+    return Unit(start, body, end, text, lines[start].page, term)
 
 
 def _raw(lines: list[SourceLine], start: int, end: int) -> str:
@@ -210,7 +224,7 @@ def _halve(run: list[Unit], size: int) -> list[list[Unit]]:
     ends = [0]
     for unit in run:
         ends.append(ends[-1] + len(unit.text) + 2)
-    ranks = [_rank(unit) for unit in run]
+    ranks = [_rank(unit) - (1.0 if unit.term else 0.0) for unit in run]  # terms first
     groups: list[list[Unit]] = []
     pending = [(0, len(run))]
     while pending:  # a stack, not recursion: a section may hold thousands of units

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine import indexes
 from engine.answer import Answerer, SearchFn, embed_with
 from engine.catalog import Catalog
@@ -26,6 +28,7 @@ from engine.events import Event, SyncFinished, SyncProgress, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
 from engine.models import resolve_model
+from engine.read import read_lines
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.sync import Syncer, SyncReport
@@ -210,6 +213,16 @@ class Engine:
 
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
+
+    def read_lines(
+        self, path: str, start: int | None = None, end: int | None = None
+    ) -> dict[str, Any]:
+        """Exact lines of a file docsight would index (engine.read); refuses any other."""
+        return read_lines(self.folder, self.scanner, path, start, end)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Vectors from this index's encoder (what a client's answer attribution uses)."""
+        return np.asarray(self.embedder.embed_documents(texts))
 
     def file_states(self) -> list[dict[str, Any]]:
         """Every file of the folder with its state: {"path", "state" ("indexed", "pending",

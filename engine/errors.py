@@ -39,3 +39,11 @@ class StoreError(DocsightError):
 
 class LLMUnavailable(DocsightError):
     """No model server could answer; the reason says what to do."""
+
+
+class OwnerGone(DocsightError):
+    """The docsight process that owned the index stopped while this one was its client."""
+
+
+class ReadRefused(DocsightError):
+    """A path outside the folder, or one docsight would not index, was asked to be read."""

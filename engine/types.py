@@ -47,6 +47,7 @@ class SourceLine:
     text: str
     line: int | None
     page: int | None = None
+    term: bool = False  # the name of a definition-list entry (an option, a setting)
 
 
 @dataclass

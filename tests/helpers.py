@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +76,33 @@ def catalog_snapshot(engine: Engine) -> list[tuple[object, ...]]:
         (p, h, -1 if s is None else s, -1 if e is None else e, -1 if pg is None else pg, hd, t)
         for p, h, s, e, pg, hd, t in rows
     )
+
+
+DOCSIGHT = Path(sys.executable).with_name("docsight")  # the installed console script
+
+
+@contextmanager
+def watch_process(
+    folder: Path, stderr: Path, env: dict[str, str], *options: str
+) -> Iterator[subprocess.Popen[str]]:
+    """`docsight watch DIR --json` owning the folder's index, once its sweep is done;
+    stopped with Ctrl-C at the end if still running."""
+    with stderr.open("w") as log:
+        process = subprocess.Popen(
+            [str(DOCSIGHT), "watch", str(folder), "--json", *options],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if json.loads(line)["event"] == "synced":
+                    break
+            assert process.poll() is None, stderr.read_text()
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(2)  # SIGINT: a clean stop
+            process.wait(120)

@@ -127,3 +127,23 @@ def test_edit_locality_over_many_positions() -> None:
 
 def _varied(rng: random.Random, n: int) -> str:
     return " ".join(paragraph("topic", n).split()[: rng.randint(12, 45)])
+
+
+def test_reference_entries_keep_their_names_and_are_cut_between_entries() -> None:
+    lines = [SourceLine("# git-config", 1), SourceLine("", 1), SourceLine("## Variables", 2)]
+    lines.append(SourceLine("", 2))
+    for n in range(12):
+        row = 10 + 10 * n
+        lines += [
+            SourceLine(f"core.setting{n}", row, term=True),
+            SourceLine(paragraph(f"setting{n}", n)[:220], row + 1),
+            SourceLine("", row + 1),
+        ]
+    chunks = chunk_document(LoadedDocument("git-config.html", "html", lines))
+    for chunk in chunks[1:]:  # every cut falls before an entry's name, never inside one
+        assert chunk.text.startswith("core.setting"), chunk.text[:40]
+    single = [c for c in chunks if c.text.count("core.setting") == 1]
+    assert single, "some chunk holds exactly one entry"
+    for chunk in single:
+        name = next(t for t in chunk.text.split("\n") if t.startswith("core.setting"))
+        assert chunk.heading == f"git-config > Variables > {name}"

@@ -60,11 +60,16 @@ def test_html_text_keeps_its_source_lines(tmp_path: Path) -> None:
         "under the data dir & never in the folder.",
         "## Rebuilding",
         "Run index --rebuild",
+        "```",
         "docsight index ~/notes --rebuild",
         "echo done",
+        "```",
     ]
     for text, line in lines:
         assert line is not None
+        if text == "```":  # the fence docsight adds around <pre>: on the <pre>'s lines
+            assert "pre>" in source[line - 1], (text, line, source[line - 1])
+            continue
         word = text.lstrip("# ").split()[0].replace("&", "&amp;")
         assert word in source[line - 1], (text, line, source[line - 1])
     assert not any("alert" in t or "Home" in t or "Copyright" in t for t in texts)
@@ -141,3 +146,41 @@ def test_corrupt_pdf_fails_with_a_reason(tmp_path: Path) -> None:
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf")
     with pytest.raises(LoadFailed, match="cannot read PDF"):
         loaded(tmp_path, "broken.pdf")
+
+
+REFERENCE = """<html><body><h1>git-gc(1)</h1>
+<h2>CONFIGURATION</h2>
+<div class="dlist"><dl>
+<dt class="hdlist1">
+gc.auto
+</dt>
+<dd>
+<p>When there are approximately more than this many loose
+objects, git gc --auto will pack them. The default value is 6700.</p>
+<p>Setting this to 0 disables it.</p>
+</dd>
+<dt class="hdlist1">gc.autoPackLimit</dt>
+<dd><p>The default value is 50.</p></dd>
+</dl></div>
+<pre># not a heading: a shell comment
+git gc --auto</pre>
+<table><tr><th>key</th><th>default</th></tr>
+<tr><td><p>gc.auto</p></td><td>6700</td></tr></table>
+</body></html>
+"""
+
+
+def test_html_reference_entries_tables_and_preformatted_text(tmp_path: Path) -> None:
+    (tmp_path / "git-gc.html").write_text(REFERENCE)
+    scanned = ScannedFile("git-gc.html", len(REFERENCE), 0, "html")
+    lines = load(tmp_path, scanned).lines
+    texts = [line.text for line in lines]
+    # a term is marked and glued to its description: no blank line between them
+    term = texts.index("gc.auto")
+    assert lines[term].term and texts[term + 1].startswith("When there are approximately")
+    assert [line.text for line in lines if line.term] == ["gc.auto", "gc.autoPackLimit"]
+    # preformatted text is fenced, so its "#" line is code, not a heading
+    fence = texts.index("# not a heading: a shell comment")
+    assert texts[fence - 1] == texts[fence + 2] == "```"
+    # a table row is one line, even with a paragraph inside a cell
+    assert "| key | default |" in texts and "| gc.auto | 6700 |" in texts

@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 
+from engine.client import connect
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
 from engine.events import FileIndexed, FileMoved, FileRemoved, SyncProgress, SyncStarted
-from engine.serve import OwnerServer, connect, socket_path
+from engine.protocol import socket_path
+from engine.serve import OwnerServer
 from tests.helpers import long_markdown, open_engine
 from tui.commands_watch import describe
 

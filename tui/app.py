@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.config import TUISettings
+from engine.events import OwnerChanged
 from tui import messages as m
 from tui.keys import APP_BINDINGS, binding_ids, help_sections, palette_commands
 from tui.messages import one_line, poster
@@ -229,8 +230,10 @@ class DocsightApp(App[None]):
             for screen in self.screen_stack:
                 if isinstance(screen, FolderScreen):
                     screen.apply(path, state)
-        if before.phase == "syncing" and self.index_state.phase != "syncing":
-            self.load_files()
+        if isinstance(message.event, OwnerChanged) or (
+            before.phase == "syncing" and self.index_state.phase != "syncing"
+        ):
+            self.load_files()  # after a sync, or a takeover: the states as they are now
 
     def on_files_loaded(self, message: m.FilesLoaded) -> None:
         self.file_states = message.states
@@ -253,6 +256,7 @@ class DocsightApp(App[None]):
             files=int(status.get("files", 0)),
             chunks=int(status.get("chunks", 0)),
             embedding_model=str(status.get("embedding_model", "")),
+            served_by=status.get("served_by"),
         )
 
     async def on_unmount(self) -> None:

@@ -58,8 +58,8 @@ def open_folder_answerer(
     client = owner_client(args)
     if client is not None:
         stack.callback(client.close)
-        answerer = open_answerer(
-            settings, data_dir, index_dir, lambda q, k, p: client.search(q, k, list(p))
+        answerer = open_answerer(  # the owner's encoder checks the citations, as it would
+            settings, data_dir, index_dir, client.search, client.embed_texts
         )
         status = client.status()
     else:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.events import Event, FileFailed, SyncProgress
 from engine.indexes import index_dir_for, list_indexes, owner_pid, owner_serves, read_status
-from engine.serve import OwnerClient, connect
 from tui.cli import (
     common_options,
     config_path_from,
@@ -23,6 +22,7 @@ from tui.cli import (
 if TYPE_CHECKING:  # imported where used: a search the owner serves needs neither
     from tqdm import tqdm
 
+    from engine.client import OwnerClient
     from engine.engine import Engine
     from engine.sync import SyncReport
 
@@ -155,6 +155,8 @@ def summary_line(report: SyncReport) -> str:
 def owner_client(args: argparse.Namespace) -> OwnerClient | None:
     """The live owner of this folder's index, when another docsight holds it. An owner
     that is still opening the index (it said it will serve) is waited for."""
+    from engine.client import connect  # numpy: not for `status` or `--help`
+
     index_dir = index_dir_for(folder_from(args), data_dir_from(args))
     pid = owner_pid(index_dir)
     if pid is None:

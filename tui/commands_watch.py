@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.events import (
     Event,
@@ -20,6 +20,10 @@ from engine.events import (
 )
 from tui.cli import common_options, print_json
 from tui.commands_index import open_engine, summary_line
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no watcher and no Milvus
+    from engine.serve import OwnerServer
+    from engine.watch import Watcher
 
 
 def register(subparsers: Any) -> None:
@@ -69,10 +73,17 @@ def run_watch(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    watcher = Watcher(engine, _printer(args.json))
-    server = None
+    server: OwnerServer | None = None
+    printer = _printer(args.json)
+
+    def on_event(event: Event) -> None:
+        printer(event)
+        if server is not None:
+            server.publish(event)  # the clients following this index hear it too
+
+    watcher = Watcher(engine, on_event)
     try:
-        server = _serve(engine)
+        server = _serve(engine, watcher)
         watcher.start(sweep=True)
         if not args.json:
             print(f"watching {engine.folder} (Ctrl-C stops)", file=sys.stderr)
@@ -85,11 +96,11 @@ def run_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(engine: Any) -> Any:
+def _serve(engine: Any, watcher: Watcher) -> OwnerServer | None:
     """Serve other docsight processes; watching goes on when the socket cannot be made."""
     from engine.serve import OwnerServer
 
-    server = OwnerServer(engine)
+    server = OwnerServer(engine, watcher.request_full_sync)
     try:
         server.start()
     except OSError as error:  # a read-only data dir, a file system without sockets

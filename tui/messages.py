@@ -110,6 +110,7 @@ class IndexState:
     embedding_model: str = ""
     model: str = "model: waiting"
     model_ready: bool | None = None
+    served_by: int | None = None  # the pid of the docsight that owns the index, if another
 
     def but(self, **changes: Any) -> IndexState:
         return replace(self, **changes)
