@@ -22,8 +22,8 @@ from typing import Any
 
 from common import ROOT, emit, load_average, median
 
+from engine.client import connect
 from engine.indexes import index_dir_for
-from engine.serve import connect
 
 DOCSIGHT = Path(sys.executable).with_name("docsight")
 QUERY = "how do I rebuild the index after changing the embedding model"

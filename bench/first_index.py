@@ -26,11 +26,11 @@ from typing import Any
 
 from common import copy_files, debian_corpus, emit, load_average, sample_files
 
+from engine.client import connect
 from engine.config import Settings
 from engine.embed import make_embedder
 from engine.engine import Engine
 from engine.indexes import index_dir_for
-from engine.serve import connect
 
 DOCSIGHT = Path(sys.executable).with_name("docsight")
 ROW_FIELDS = ["path", "hash", "start_line", "end_line", "page", "heading", "text"]
@@ -65,6 +65,7 @@ def time_to_usable(folder: Path, data: Path, models: Path) -> dict[str, Any]:
                 status = client.status()
                 if first is None and status["files"] and client.search("the", 1, []):
                     first = time.monotonic() - started
+                    print(f"first file searchable after {first:.1f} s", file=sys.stderr)
                 total = status["files"] + status["pending"]
                 if status["files"] and status["files"] * 2 >= total:
                     half = time.monotonic() - started
