@@ -14,11 +14,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.types import Chunk
 from engine.units import UNITS_VERSION
+
+if TYPE_CHECKING:  # numpy is imported where vectors are read: `status` needs none of it
+    import numpy as np
+
+PENDING_KEY = "sync_pending"  # meta: files the running (or an interrupted) sync has to write
+ACTIVE_KEY = "sync_active"  # meta: "1" while a sync runs; the owner clears it when it opens
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -102,6 +107,23 @@ class Catalog:
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items()
             )
+
+    def sync_state(self) -> tuple[int, bool]:
+        """(files the last sync has still to write, whether a sync is running)."""
+        return int(self.get_meta(PENDING_KEY) or 0), self.get_meta(ACTIVE_KEY) == "1"
+
+    def set_sync_state(self, pending: int, active: bool) -> None:
+        with self._db:
+            self.sync_state_in(self._db, pending, active)
+
+    @staticmethod
+    def sync_state_in(db: sqlite3.Connection, pending: int, active: bool) -> None:
+        """Inside the transaction that commits files, so the count never disagrees with
+        the files recorded, whenever the process stops."""
+        db.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            [(PENDING_KEY, str(pending)), (ACTIVE_KEY, "1" if active else "")],
+        )
 
     # files and chunks --------------------------------------------------------------------
     def files(self) -> dict[str, FileRow]:
@@ -210,6 +232,8 @@ class Catalog:
 
     # embedding cache ---------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(hashes), 500):
             part = list(hashes[start : start + 500])
@@ -246,6 +270,8 @@ class Catalog:
         vectors: dict[str, np.ndarray],
         units: dict[str, np.ndarray] | None = None,
     ) -> None:
+        import numpy as np
+
         now = time.time_ns()
         with self._db:
             self._db.executemany(
@@ -257,6 +283,8 @@ class Catalog:
     @staticmethod
     def cache_units_in(db: sqlite3.Connection, model: str, units: dict[str, np.ndarray]) -> None:
         """Unit (sentence) vectors of chunks, float16: rescoring only compares them."""
+        import numpy as np
+
         db.executemany(
             "INSERT OR REPLACE INTO units VALUES (?, ?, ?)",
             [(units_key(model), h, m.astype(np.float16).tobytes()) for h, m in units.items()],
@@ -271,6 +299,8 @@ class Catalog:
     ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
         """Read-only lookup for search: each cached chunk vector with its unit vectors
         (None where units were never computed)."""
+        import numpy as np
+
         found: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), 500):

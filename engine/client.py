@@ -81,6 +81,12 @@ class OwnerClient:
     def sync(self) -> None:
         self._call({"op": "sync"})
 
+    def index(self) -> dict[str, Any]:
+        """Have the owner sync the folder now; its report, however long the sync takes."""
+        self._sock.settimeout(None)
+        report: dict[str, Any] = self._call({"op": "index"})["report"]
+        return report
+
     def ping(self) -> int:
         return int(self._call({"op": "ping"})["pid"])
 

@@ -45,6 +45,11 @@ class EmbeddingSettings:
     sentence-transformers model name, or a local path."""
     device: str = "auto"
     """"auto", "cpu" or "cuda"."""
+    backend: str = "auto"
+    """How a local model runs: "torch", "onnx" (int8, exported once from the model's own
+    weights, no torch at query time) or "auto" (onnx on a CPU when the model allows it)."""
+    onnx_dir: str = ""
+    """Where exported ONNX models are kept; empty = `models/` in the data dir."""
     batch_size: int = 32
     """Chunks per encoder call."""
     base_url: str = ""

@@ -22,11 +22,12 @@ from engine.catalog import Catalog
 from engine.chunk import CHUNKER_VERSION
 from engine.cite import Embed
 from engine.config import Settings
-from engine.embed import Embedder, make_embedder, resolve_model
+from engine.embed import Embedder, make_embedder
 from engine.errors import RebuildNeeded
 from engine.events import Event, SyncFinished, SyncProgress, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
+from engine.models import resolve_model
 from engine.read import read_lines
 from engine.retrieve import Retriever
 from engine.scan import Scanner
@@ -50,7 +51,10 @@ class Engine:
         rebuild: bool = False,
         embedder: Embedder | None = None,
         config_path: Path | None = None,
+        serving: bool = False,
     ) -> None:
+        """`serving`: the caller will start an OwnerServer on this engine; other
+        processes then wait for its socket instead of giving up while it opens."""
         self.folder = folder.resolve()
         self.settings = settings
         self.data_dir = data_dir.resolve()
@@ -59,7 +63,7 @@ class Engine:
         self._embedder_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._progress: SyncProgress | None = None  # of the sync in progress
-        self._lock = IndexLock(self.index_dir, self.folder)
+        self._lock = IndexLock(self.index_dir, self.folder, serving)
         self._lock.acquire()
         try:
             self.catalog = Catalog(self.index_dir / "catalog.sqlite")
@@ -72,6 +76,8 @@ class Engine:
             )
             self._check_fingerprint(rebuild)
             self.repair()
+            pending, _ = self.catalog.sync_state()  # a sync that ran here has stopped
+            self.catalog.set_sync_state(pending, active=False)
         except BaseException:
             self._lock.release()
             raise
@@ -98,9 +104,20 @@ class Engine:
     @property
     def embedder(self) -> Embedder:
         """The encoder, loaded on first use (loading torch takes seconds)."""
+        return self._load_embedder()
+
+    def _load_embedder(self, emit: Callable[[Event], None] | None = None) -> Embedder:
+        """The encoder; a one-time ONNX export on the way reports as SyncProgress
+        ("export", step, steps) to `emit`."""
         with self._embedder_lock:
             if self._embedder is None:
-                self._embedder = make_embedder(self.settings.embedding)
+                self._embedder = make_embedder(
+                    self.settings.embedding,
+                    self.data_dir,
+                    (lambda done, total, _: emit(SyncProgress("export", done, total)))
+                    if emit
+                    else None,
+                )
             return self._embedder
 
     def fingerprint(self) -> dict[str, str]:
@@ -180,13 +197,14 @@ class Engine:
         with self._sync_lock:
             emit(SyncStarted("full" if paths is None else "paths"))
             if not self.store.exists():
-                self.store.ensure_collection(self.embedder.dim, self.settings.index.bm25_analyzer)
+                dim = self._load_embedder(emit).dim
+                self.store.ensure_collection(dim, self.settings.index.bm25_analyzer)
             syncer = Syncer(
                 self.folder,
                 self.scanner,
                 self.catalog,
                 self.store,
-                lambda: self.embedder,
+                lambda: self._load_embedder(emit),
                 self.settings.index.chunk_size,
                 self.settings.index.chunk_overlap,
             )
@@ -266,10 +284,9 @@ class Engine:
         progress = self._progress
         if progress is None:
             return ""
-        what = "files read" if progress.phase in ("hash", "load") else f"{progress.phase} steps"
-        if progress.phase == "embed":
-            what = "chunks embedded"
-        return f"the folder is still being indexed ({progress.done} of {progress.total} {what})"
+        if progress.phase != "index" or not progress.total:
+            return "the folder is still being indexed"
+        return f"the folder is still being indexed ({progress.done} of {progress.total} files)"
 
 
 def _state(path: str, state: str, chunks: int = 0, reason: str = "") -> dict[str, Any]:

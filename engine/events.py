@@ -14,7 +14,9 @@ class SyncStarted:
 
 @dataclass(frozen=True)
 class SyncProgress:
-    phase: str  # "hash", "load", "embed", "write"
+    # "export": the one-time ONNX export (steps); "index": files loaded of those to load,
+    # with the chunks embedded so far and those known to need it; "write": steps committed.
+    phase: str
     done: int
     total: int
     chunks_embedded: int = 0

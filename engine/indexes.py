@@ -3,6 +3,8 @@
 One index per folder: `<data dir>/indexes/<name>-<hash of the folder path>/`, holding the
 catalog (SQLite), the Milvus Lite file, a lock and the owner's pid. Reading status does not
 need the lock: SQLite in WAL mode lets a second process read while the owner writes.
+Status `pending` counts the files the current (or an interrupted) sync has still to write;
+`in_progress` says a live process is writing them, and they become searchable as they land.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 
 from engine.catalog import Catalog
 from engine.config import Settings
-from engine.embed import resolve_model
 from engine.errors import IndexLockedError
+from engine.models import resolve_model
+
+SERVING = "serving"
 
 
 def _folder_key(folder: Path) -> str:
@@ -36,11 +40,14 @@ def collection_name(folder: Path) -> str:
 
 
 class IndexLock:
-    """An exclusive flock on the index directory; the holder's pid is written beside it."""
+    """An exclusive flock on the index directory; the holder's pid is written beside it,
+    and "serving" under it when the holder is about to answer other processes on its
+    socket (they wait for the socket rather than give up while the owner starts)."""
 
-    def __init__(self, index_dir: Path, folder: Path) -> None:
+    def __init__(self, index_dir: Path, folder: Path, serving: bool = False) -> None:
         self.index_dir = index_dir
         self.folder = folder
+        self.serving = serving
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -51,7 +58,9 @@ class IndexLock:
         except BlockingIOError:
             os.close(fd)
             raise IndexLockedError(str(self.folder), owner_pid(self.index_dir)) from None
-        (self.index_dir / "owner.pid").write_text(str(os.getpid()))
+        (self.index_dir / "owner.pid").write_text(
+            f"{os.getpid()}\n{SERVING if self.serving else ''}\n"
+        )
         self._fd = fd
 
     def release(self) -> None:
@@ -75,11 +84,19 @@ def owner_pid(index_dir: Path) -> int | None:
         return None
     except BlockingIOError:
         try:
-            return int((index_dir / "owner.pid").read_text().strip())
-        except (OSError, ValueError):
+            return int((index_dir / "owner.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             return None
     finally:
         os.close(fd)
+
+
+def owner_serves(index_dir: Path) -> bool:
+    """The live owner said it will serve other processes (its socket may not be up yet)."""
+    try:
+        return SERVING in (index_dir / "owner.pid").read_text().split()[1:]
+    except OSError:
+        return False
 
 
 def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, Any]:
@@ -94,6 +111,8 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
         "failed": [],
         "ignored": 0,
         "owner_pid": owner_pid(index_dir),
+        "pending": 0,
+        "in_progress": False,
     }
     catalog_path = index_dir / "catalog.sqlite"
     if not catalog_path.exists():
@@ -103,6 +122,7 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
         files, chunks = catalog.counts()
         skipped = catalog.skipped()
         last_sync = catalog.get_meta("last_sync")
+        pending, active = catalog.sync_state()
         status.update(
             indexed=last_sync is not None,
             files=files,
@@ -111,6 +131,9 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
             last_sync=float(last_sync) if last_sync else None,
             failed=[{"path": p, "error": r} for p, r, failed in skipped if failed],
             ignored=sum(1 for _, _, failed in skipped if not failed),
+            pending=pending,
+            # a sync that died leaves its count behind: pending, but nobody is at work on it
+            in_progress=active and status["owner_pid"] is not None,
         )
     except sqlite3.Error:
         pass  # an index being created right now reads as not indexed yet

@@ -220,6 +220,7 @@ class LiveIndex:
             self.data_dir,
             embedder=self._embedder,
             config_path=self.config_path,
+            serving=self._live,  # clients wait for its socket while it opens
         )
         self._access, self.served_by = self._engine, None
         log.info("this process owns the index of %s", self.folder)

@@ -17,6 +17,8 @@ until either side closes, which is how a client learns of changes and of the own
     read path start end        -> {"lines": engine.read.read_lines()}
     embed texts                -> {"vectors": encode_vectors()}
     sync                       -> {} (a full sync starts on the owner's watcher)
+    index                      -> {"report": SyncReport.as_json()} (a full sync, waited for:
+                                  `docsight index` while another docsight owns the folder)
     events                     -> {"pid"}, then one event per line
 """
 
@@ -34,7 +36,7 @@ import numpy as np
 SOCKET_NAME = "owner.sock"
 SUN_PATH_MAX = 107  # a socket address holds 108 bytes, the last one a NUL
 
-Op = Literal["ping", "status", "search", "file_states", "read", "embed", "sync", "events"]
+Op = Literal["ping", "status", "search", "file_states", "read", "embed", "sync", "index", "events"]
 OPS: tuple[Op, ...] = get_args(Op)
 
 

@@ -56,6 +56,10 @@ def _sync(server: _Server, request: Request) -> dict[str, Any]:
     return {}
 
 
+def _index(server: _Server, request: Request) -> dict[str, Any]:
+    return {"report": server.engine.sync().as_json()}
+
+
 HANDLERS: dict[Op, Callable[[_Server, Request], dict[str, Any]]] = {
     "ping": _ping,
     "status": _status,
@@ -64,6 +68,7 @@ HANDLERS: dict[Op, Callable[[_Server, Request], dict[str, Any]]] = {
     "read": _read,
     "embed": _embed,
     "sync": _sync,
+    "index": _index,
 }  # and "events", which _Handler serves itself
 
 

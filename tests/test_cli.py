@@ -22,7 +22,7 @@ INDEX_KEYS = {
 HIT_KEYS = {"path", "start_line", "end_line", "page", "heading", "score", "text", "unit_scores"}
 STATUS_KEYS = {
     "indexed", "files", "chunks", "embedding_model", "store_uri", "last_sync", "failed",
-    "ignored", "owner_pid",
+    "ignored", "owner_pid", "pending", "in_progress",
 }  # fmt: skip
 
 

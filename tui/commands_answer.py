@@ -6,18 +6,17 @@ import argparse
 import sys
 import time
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.answer import Answer, Answerer
-from engine.conversations import Conversations
-from engine.engine import open_answerer
 from engine.errors import DocsightError, LLMUnavailable
 from engine.indexes import index_dir_for
-from engine.llm import reported_context_length, server_models
-from engine.llm_server import alive, choose_backend, read_record, stop_server
 from tui.cli import common_options, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 from tui.widgets.safe import clean as visible
+
+if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of it
+    from engine.answer import Answer, Answerer
+    from engine.conversations import Conversations
 
 
 def register(subparsers: Any) -> None:
@@ -48,9 +47,13 @@ def register(subparsers: Any) -> None:
     stop.set_defaults(func=run_llm_stop)
 
 
-def open_folder_answerer(args: argparse.Namespace, stack: ExitStack) -> Answerer:
+def open_folder_answerer(
+    args: argparse.Namespace, stack: ExitStack
+) -> tuple[Answerer, dict[str, Any]]:
     """Through the process that owns the index when there is one, else through our own
-    engine (indexing the folder first when it never was)."""
+    engine (indexing the folder first when it never was); with the index's status."""
+    from engine.engine import open_answerer
+
     settings, data_dir = settings_from(args), data_dir_from(args)
     index_dir = index_dir_for(folder_from(args), data_dir)
     client = owner_client(args)
@@ -64,20 +67,33 @@ def open_folder_answerer(args: argparse.Namespace, stack: ExitStack) -> Answerer
             client.embed_texts,
             folder=folder_from(args),
         )
+        status = client.status()
     else:
         engine = stack.enter_context(open_engine(args))
         if not engine.status()["indexed"]:
             sync_with_progress(engine)
         answerer = engine.answerer()
+        status = engine.status()
     stack.callback(answerer.close)
-    return answerer
+    return answerer, status
+
+
+def say_if_building(status: dict[str, Any]) -> None:
+    """An owner still indexing answers from the files indexed so far: say so."""
+    if status.get("in_progress"):
+        print(
+            f"docsight: indexing in progress ({status['files']} files indexed, "
+            f"{status['pending']} pending): answering from what is indexed so far",
+            file=sys.stderr,
+        )
 
 
 def run_ask(args: argparse.Namespace) -> int:
     if not args.question.strip():
         raise DocsightError("the question is empty")
     with ExitStack() as stack:
-        answerer = open_folder_answerer(args, stack)
+        answerer, status = open_folder_answerer(args, stack)
+        say_if_building(status)
         streamed = not args.json
         result = answerer.ask(
             args.question,
@@ -88,7 +104,7 @@ def run_ask(args: argparse.Namespace) -> int:
             on_state=lambda line: print(f"docsight: {line}", file=sys.stderr),
         )
     if args.json:
-        print_json(result.as_json())
+        print_json({**result.as_json(), "index_in_progress": bool(status.get("in_progress"))})
     else:
         print_answer(result)
     return 0
@@ -159,6 +175,8 @@ def _print_sources(result: Answer) -> None:
 
 
 def run_conversations(args: argparse.Namespace) -> int:
+    from engine.conversations import Conversations
+
     index_dir = index_dir_for(folder_from(args), data_dir_from(args))
     store = Conversations(index_dir / "conversations.sqlite")
     try:
@@ -196,6 +214,8 @@ def _show(store: Conversations, conversation_id: str, as_json: bool) -> int:
 
 
 def llm_status(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.llm_server import alive, choose_backend, read_record
+
     settings, data_dir = settings_from(args), data_dir_from(args)
     if settings.llm.base_url:
         url = settings.llm.base_url.rstrip("/")
@@ -207,6 +227,8 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
             "up": False,
             "managed_pid": None,
         }
+        from engine.llm import reported_context_length, server_models
+
         try:
             models = server_models(url if url.endswith("/v1") else f"{url}/v1")
         except LLMUnavailable:
@@ -223,6 +245,8 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
     record = read_record(data_dir) or {}
     up = record.get("state") == "ready" and alive(record.get("supervisor_pid"))
     if up:
+        from engine.llm import server_models
+
         try:
             server_models(str(record["base_url"]))
         except LLMUnavailable:
@@ -254,6 +278,8 @@ def run_llm_status(args: argparse.Namespace) -> int:
 
 
 def run_llm_stop(args: argparse.Namespace) -> int:
+    from engine.llm_server import stop_server
+
     stopped = stop_server(data_dir_from(args))
     print("stopped the model server" if stopped else "no managed model server was running")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.events import (
     Event,
@@ -18,10 +18,12 @@ from engine.events import (
     SyncStarted,
     WatcherDegraded,
 )
-from engine.serve import OwnerServer
-from engine.watch import Watcher
 from tui.cli import common_options, print_json
 from tui.commands_index import open_engine, summary_line
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no watcher and no Milvus
+    from engine.serve import OwnerServer
+    from engine.watch import Watcher
 
 
 def register(subparsers: Any) -> None:
@@ -65,7 +67,9 @@ def as_json(event: Event) -> dict[str, Any] | None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    engine = open_engine(args)
+    from engine.watch import Watcher
+
+    engine = open_engine(args, serving=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -94,6 +98,8 @@ def run_watch(args: argparse.Namespace) -> int:
 
 def _serve(engine: Any, watcher: Watcher) -> OwnerServer | None:
     """Serve other docsight processes; watching goes on when the socket cannot be made."""
+    from engine.serve import OwnerServer
+
     server = OwnerServer(engine, watcher.request_full_sync)
     try:
         server.start()
