@@ -21,7 +21,7 @@ WHEELS      := .wheels
 SAMPLE      ?= docs
 QUESTION    ?= how do I rebuild the index after changing the embedding model?
 
-.PHONY: setup run ask test check lint format bench clean
+.PHONY: setup run ask test check lint format bench bench-corpora clean
 
 setup: $(STAMP)
 
@@ -63,6 +63,12 @@ check: test
 
 bench: setup
 	for script in bench/*.py; do $(PY) $$script; done
+
+# Third-party manuals some benchmarks index (Debian's python3.11-doc: 1,063 files; git-doc),
+# and what the seed article's pipeline needs beside docsight's own dependencies.
+bench-corpora: setup
+	apt-get update -qq && apt-get install -y -qq python3.11-doc git-doc
+	$(PIP) install --quiet -e '.[bench]'
 
 clean:
 	rm -rf $(VENV) $(WHEELS) .mypy_cache .ruff_cache .pytest_cache

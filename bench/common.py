@@ -122,3 +122,43 @@ def median(values: list[float]) -> float:
 def emit(result: dict[str, Any]) -> None:
     result.setdefault("machine", machine())
     print(json.dumps(result), flush=True)
+
+
+# Third-party documentation from Debian packages (`make bench-corpora` installs them).
+DEBIAN_CORPORA = {
+    "python3.11-doc": Path("/usr/share/doc/python3.11/html"),
+    "git-doc": Path("/usr/share/doc/git-doc"),
+}
+
+
+def debian_corpus(package: str) -> Path:
+    """The folder a Debian documentation package installs; exits with one line if absent."""
+    folder = DEBIAN_CORPORA[package]
+    if not folder.is_dir():
+        sys.exit(f"{folder} is missing: run `make bench-corpora` (apt-get install {package})")
+    return folder
+
+
+def sample_files(folder: Path, count: int, suffixes: tuple[str, ...], seed: int = 7) -> list[Path]:
+    """`count` files of `folder` (all when count <= 0), the same ones on every run."""
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in suffixes)
+    if 0 < count < len(found):
+        found = sorted(random.Random(seed).sample(found, count))
+    return found
+
+
+def copy_files(files: list[Path], root: Path, into: Path) -> None:
+    for path in files:
+        target = into / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of the children it has waited for (Milvus Lite)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -26,7 +26,7 @@ from engine.store import VectorStore
 from engine.types import Chunk, ScannedFile
 
 if TYPE_CHECKING:
-    from engine.sync import Plan, SyncReport
+    from engine.sync import SyncReport
 
 GROUP_ROWS = 2000
 
@@ -41,6 +41,10 @@ class Prepared:
     added: bool
 
 
+Move = tuple[str, ScannedFile, str]  # (old path, the file now, its content hash)
+Step = Prepared | Move | str  # a loaded file, a move, or the path of a deleted file
+
+
 @dataclass
 class Group:
     """The writes of a few files, applied as one unit."""
@@ -51,6 +55,7 @@ class Group:
     put_files: list[FileRow] = field(default_factory=list)
     drop_files: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    loaded: int = 0  # files among put_files that were loaded (not moved)
 
 
 class Applier:
@@ -67,25 +72,20 @@ class Applier:
         self._vectors_for = vectors_for
         self._next_id = catalog.next_chunk_id()
         self._started_ns = time.time_ns()
+        self.pending: int | None = None  # loaded files still to commit, when counted
 
     def apply(
         self,
-        plan: Plan,
-        prepared: list[Prepared],
+        steps: Sequence[Step],
         embedded: set[str],
         emit: Callable[[Event], None],
         cancel: threading.Event,
         report: SyncReport,
     ) -> None:
-        self._touch(plan.touched)
+        """Write `steps` (loaded files, moves, deletions) in groups of about GROUP_ROWS
+        rows, each group committed on its own; then make them searchable."""
         group = Group()
-        steps = len(prepared) + len(plan.moved) + len(plan.deleted)
-        steps_list: list[Prepared | tuple[str, ScannedFile, str] | str] = [
-            *prepared,
-            *plan.moved,
-            *plan.deleted,
-        ]
-        for done, item in enumerate(steps_list, 1):
+        for done, item in enumerate(steps, 1):
             if isinstance(item, Prepared):
                 self._add_file(group, item, embedded, report)
             elif isinstance(item, tuple):
@@ -93,16 +93,20 @@ class Applier:
                 self._add_move(group, old_path, scanned, content_hash, report)
             else:
                 self._add_delete(group, item, report)
-            if len(group.insert) + len(group.drop) >= GROUP_ROWS or done == steps:
+            if len(group.insert) + len(group.drop) >= GROUP_ROWS or done == len(steps):
                 self._write(group, emit)
-                emit(SyncProgress("write", done, steps))
+                emit(SyncProgress("write", done, len(steps)))
                 group = Group()
-                if cancel.is_set() and done < steps:
+                if cancel.is_set() and done < len(steps):
                     from engine.sync import Cancelled
 
                     raise Cancelled("sync cancelled")
         if steps:
             self.store.flush()
+
+    def touch(self, touched: list[tuple[ScannedFile, str]]) -> None:
+        """Files whose bytes did not change: only their stat is recorded."""
+        self._touch(touched)
 
     def _touch(self, touched: list[tuple[ScannedFile, str]]) -> None:
         if not touched:
@@ -145,6 +149,7 @@ class Applier:
                 group.insert.append(_chunk_row(self._new_id(), item.scanned.path, ordinal, chunk))
         group.drop.extend(r.id for r in old_rows if r.id not in kept_ids)
         group.put_files.append(self._file_row(item.scanned, item.content_hash))
+        group.loaded += 1
         fresh = sum(1 for c in item.chunks if c.hash in embedded)
         report.chunks_reused += len(item.chunks) - fresh
         report.chunks_deleted += len(old_rows) - len(kept_ids)
@@ -194,6 +199,9 @@ class Applier:
                 Catalog.put_file(db, file_row)
             Catalog.clear_orphans_in(db, new_ids)
             Catalog.add_orphans_in(db, group.drop)
+            if self.pending is not None:
+                self.pending = max(0, self.pending - group.loaded)
+                Catalog.sync_state_in(db, self.pending, active=True)
         if group.drop:
             self.store.delete(group.drop)
             self.catalog.clear_orphans(group.drop)

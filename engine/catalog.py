@@ -15,10 +15,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from engine.types import Chunk
+from engine.units import UNITS_VERSION
+
+if TYPE_CHECKING:  # numpy is imported where vectors are read: `status` needs none of it
+    import numpy as np
+
+PENDING_KEY = "sync_pending"  # meta: files the running (or an interrupted) sync has to write
+ACTIVE_KEY = "sync_active"  # meta: "1" while a sync runs; the owner clears it when it opens
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,6 +42,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model TEXT NOT NULL, hash TEXT NOT NULL, vector BLOB NOT NULL, last_used INTEGER NOT NULL,
     PRIMARY KEY (model, hash));
 CREATE TABLE IF NOT EXISTS orphans (id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS units (
+    model TEXT NOT NULL, hash TEXT NOT NULL, vectors BLOB NOT NULL, PRIMARY KEY (model, hash));
 """
 
 
@@ -63,6 +71,12 @@ class ChunkRow:
 
     def as_chunk(self) -> Chunk:
         return Chunk(self.text, self.start_line, self.end_line, self.page, self.heading, self.hash)
+
+
+def units_key(model: str) -> str:
+    """Unit vectors are keyed by model and splitter version: a new splitter recomputes
+    them as they are needed, and nothing else."""
+    return f"{model}#units{UNITS_VERSION}"
 
 
 class Catalog:
@@ -96,6 +110,23 @@ class Catalog:
             self._db.executemany(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items()
             )
+
+    def sync_state(self) -> tuple[int, bool]:
+        """(files the last sync has still to write, whether a sync is running)."""
+        return int(self.get_meta(PENDING_KEY) or 0), self.get_meta(ACTIVE_KEY) == "1"
+
+    def set_sync_state(self, pending: int, active: bool) -> None:
+        with self._db:
+            self.sync_state_in(self._db, pending, active)
+
+    @staticmethod
+    def sync_state_in(db: sqlite3.Connection, pending: int, active: bool) -> None:
+        """Inside the transaction that commits files, so the count never disagrees with
+        the files recorded, whenever the process stops."""
+        db.executemany(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+            [(PENDING_KEY, str(pending)), (ACTIVE_KEY, "1" if active else "")],
+        )
 
     # files and chunks --------------------------------------------------------------------
     def files(self) -> dict[str, FileRow]:
@@ -204,6 +235,8 @@ class Catalog:
 
     # embedding cache ---------------------------------------------------------------------
     def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        import numpy as np
+
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(hashes), 500):
             part = list(hashes[start : start + 500])
@@ -234,23 +267,76 @@ class Catalog:
             found.update(row[0] for row in rows)
         return found
 
-    def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+    def cache_vectors(
+        self,
+        model: str,
+        vectors: dict[str, np.ndarray],
+        units: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        import numpy as np
+
         now = time.time_ns()
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)",
                 [(model, h, v.astype(np.float32).tobytes(), now) for h, v in vectors.items()],
             )
+            self.cache_units_in(self._db, model, units or {})
+
+    @staticmethod
+    def cache_units_in(db: sqlite3.Connection, model: str, units: dict[str, np.ndarray]) -> None:
+        """Unit (sentence) vectors of chunks, float16: rescoring only compares them."""
+        import numpy as np
+
+        db.executemany(
+            "INSERT OR REPLACE INTO units VALUES (?, ?, ?)",
+            [(units_key(model), h, m.astype(np.float16).tobytes()) for h, m in units.items()],
+        )
+
+    def cache_units(self, model: str, units: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self.cache_units_in(self._db, model, units)
+
+    def vectors_and_units(
+        self, model: str, hashes: Sequence[str]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """Read-only lookup for search: each cached chunk vector with its unit vectors
+        (None where units were never computed)."""
+        import numpy as np
+
+        found: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 500):
+            part = unique[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                f"SELECT e.hash, e.vector, u.vectors FROM embeddings e LEFT JOIN units u "
+                f"ON u.model = ? AND u.hash = e.hash WHERE e.model = ? AND e.hash IN ({marks})",
+                [units_key(model), model, *part],
+            )
+            for chunk_hash, vector, unit_blob in rows:
+                chunk_vector = np.frombuffer(vector, dtype=np.float32)
+                units = None
+                if unit_blob is not None:
+                    flat = np.frombuffer(unit_blob, dtype=np.float16).astype(np.float32)
+                    units = flat.reshape(-1, chunk_vector.size)
+                found[chunk_hash] = (chunk_vector, units)
+        return found
 
     def trim_cache(self, max_bytes: int) -> int:
         """Drop entries no chunk uses, oldest use first, until the cache fits; returns count."""
-        total = self._db.execute("SELECT COALESCE(SUM(LENGTH(vector)), 0) FROM embeddings")
+        total = self._db.execute(
+            "SELECT (SELECT COALESCE(SUM(LENGTH(vector)), 0) FROM embeddings) + "
+            "(SELECT COALESCE(SUM(LENGTH(vectors)), 0) FROM units)"
+        )
         excess = int(total.fetchone()[0]) - max_bytes
         if excess <= 0:
             return 0
         unused = self._db.execute(
-            "SELECT model, hash, LENGTH(vector) FROM embeddings e WHERE NOT EXISTS "
-            "(SELECT 1 FROM chunks c WHERE c.hash = e.hash) ORDER BY last_used"
+            "SELECT e.model, e.hash, LENGTH(e.vector) + COALESCE(LENGTH(u.vectors), 0) "
+            "FROM embeddings e LEFT JOIN units u ON u.model = e.model || ? AND u.hash = e.hash "
+            "WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.hash = e.hash) ORDER BY last_used",
+            (units_key(""),),
         ).fetchall()
         doomed: list[tuple[str, str]] = []
         for model, chunk_hash, size in unused:
@@ -260,6 +346,10 @@ class Catalog:
             excess -= size
         with self._db:
             self._db.executemany("DELETE FROM embeddings WHERE model = ? AND hash = ?", doomed)
+            self._db.executemany(
+                "DELETE FROM units WHERE model = ? AND hash = ?",
+                [(units_key(model), chunk_hash) for model, chunk_hash in doomed],
+            )
         return len(doomed)
 
     def cache_entries(self) -> int:

@@ -104,6 +104,13 @@ def _words(text: str) -> set[str]:
     return {word.lower() for word in WORD.findall(text)} - STOPWORDS
 
 
+def support_scores(
+    sentences: list[str], contexts: Sequence[str], embed: Embed | None
+) -> np.ndarray:
+    """sentences x contexts: how clearly each context supports each sentence."""
+    return _scores(sentences, contexts, embed)
+
+
 def _scores(sentences: list[str], contexts: Sequence[str], embed: Embed | None) -> np.ndarray:
     """sentences x contexts: the larger of word overlap and (when an encoder is at hand)
     cosine similarity."""

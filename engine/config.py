@@ -105,6 +105,11 @@ class EmbeddingSettings:
     """"auto" (bge-large-en-v1.5 on CUDA, bundled all-MiniLM-L6-v2 otherwise), a
     sentence-transformers model name, or a local path."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "torch", "onnx"] = "auto"
+    """How a local model runs: "torch", "onnx" (int8, exported once from the model's own
+    weights, no torch at query time) or "auto" (onnx on a CPU when the model allows it)."""
+    onnx_dir: str = ""
+    """Where exported ONNX models are kept; empty = `models/` in the data dir."""
     batch_size: int = bounded(32, 1, 4096)
     """Chunks per encoder call."""
     base_url: str = ""
@@ -127,6 +132,19 @@ class StoreSettings:
 class RetrievalSettings:
     top_k: int = bounded(5, 1, MAX_TOP_K)
     """Chunks retrieved per search."""
+    rerank: Literal["units", "remote", "none"] = "units"
+    """How the fused candidates are ranked again: "units" (best sentence by the engine's
+    own encoder, plus words and names matched), "remote" (a cross-encoder at rerank_url)
+    or "none" (the fused order)."""
+    candidates: int = bounded(40, 1, 1000)
+    """Candidates of the hybrid search that rescoring ranks again."""
+    rerank_url: str = ""
+    """An OpenAI-style server with /v1/rerank (vLLM serving a cross-encoder) for "remote"."""
+    rerank_model: str = ""
+    """The cross-encoder's name on that server."""
+    min_relevance: float = bounded(0.3, 0, 1)
+    """Below this relevance (0-1) of the best passage, an answer says the folder does not
+    seem to hold one, shows the nearest passages and generates nothing."""
 
 
 @dataclass
@@ -156,6 +174,9 @@ class LLMSettings:
     temperature: float = bounded(0.2, 0, 2)
     top_p: float = bounded(0.95, 0, 1, above=True)
     max_tokens: int = bounded(512, 1, 1 << 20)
+    prompt_order: Literal["best_last", "best_first"] = "best_last"
+    """Where the best passage goes in the prompt: "best_last" (nearest the question, as
+    the seed article does) or "best_first"."""
     idle_stop_minutes: float = bounded(30.0, 0, 525_600)
     """A managed server with no requests for this long is stopped."""
     vllm: VLLMSettings = field(default_factory=VLLMSettings)

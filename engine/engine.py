@@ -15,17 +15,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine import indexes
 from engine.answer import Answerer, SearchFn, embed_with
 from engine.catalog import Catalog
 from engine.chunk import CHUNKER_VERSION
 from engine.cite import Embed
 from engine.config import MAX_TOP_K, Settings
-from engine.embed import Embedder, make_embedder, resolve_model
+from engine.embed import Embedder, make_embedder
 from engine.errors import RebuildNeeded, check_space, translated
-from engine.events import Event, SyncFinished, SyncStarted
+from engine.events import Event, SyncFinished, SyncProgress, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
+from engine.models import resolve_model
+from engine.read import read_lines
+from engine.retrieve import Retriever
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.sync import Syncer, SyncReport
@@ -48,7 +53,10 @@ class Engine:
         rebuild: bool = False,
         embedder: Embedder | None = None,
         config_path: Path | None = None,
+        serving: bool = False,
     ) -> None:
+        """`serving`: the caller will start an OwnerServer on this engine; other
+        processes then wait for its socket instead of giving up while it opens."""
         self.folder = folder.resolve()
         self.settings = settings
         self.data_dir = data_dir.resolve()
@@ -56,7 +64,8 @@ class Engine:
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
         self._sync_lock = threading.Lock()
-        self._lock = IndexLock(self.index_dir, self.folder)
+        self._progress: SyncProgress | None = None  # of the sync in progress
+        self._lock = IndexLock(self.index_dir, self.folder, serving)
         self._lock.acquire()
         try:
             with self._reported():
@@ -67,6 +76,9 @@ class Engine:
         self.config_path = config_path
         self._never = [self.data_dir, *([config_path.parent] if config_path else [])]
         self.scanner = Scanner(self.folder, settings.index, self._never)
+        self.retriever = Retriever(
+            self.store, self.index_dir / "catalog.sqlite", lambda: self.embedder, settings.retrieval
+        )
 
     def _open(self, rebuild: bool) -> None:
         self.catalog = Catalog(self.index_dir / "catalog.sqlite")
@@ -80,6 +92,8 @@ class Engine:
         indexes.make_private(self.index_dir)  # the files Milvus Lite and SQLite just made
         self._check_fingerprint(rebuild)
         self.repair()
+        pending, _ = self.catalog.sync_state()  # a sync that ran here has stopped
+        self.catalog.set_sync_state(pending, active=False)
 
     @contextmanager
     def _reported(self) -> Iterator[None]:
@@ -96,6 +110,7 @@ class Engine:
 
     # lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
+        self.retriever.close()
         self.store.close()
         self.catalog.close()
         self._lock.release()
@@ -109,9 +124,20 @@ class Engine:
     @property
     def embedder(self) -> Embedder:
         """The encoder, loaded on first use (loading torch takes seconds)."""
+        return self._load_embedder()
+
+    def _load_embedder(self, emit: Callable[[Event], None] | None = None) -> Embedder:
+        """The encoder; a one-time ONNX export on the way reports as SyncProgress
+        ("export", step, steps) to `emit`."""
         with self._embedder_lock:
             if self._embedder is None:
-                self._embedder = make_embedder(self.settings.embedding)
+                self._embedder = make_embedder(
+                    self.settings.embedding,
+                    self.data_dir,
+                    (lambda done, total, _: emit(SyncProgress("export", done, total)))
+                    if emit
+                    else None,
+                )
             return self._embedder
 
     def fingerprint(self) -> dict[str, str]:
@@ -202,22 +228,32 @@ class Engine:
         cancel: threading.Event | None = None,
     ) -> SyncReport:
         """Bring the index up to date with the folder (or only with `paths`)."""
-        emit = on_event or (lambda event: None)
+        listener = on_event or (lambda event: None)
+
+        def emit(event: Event) -> None:
+            if isinstance(event, SyncProgress):
+                self._progress = event
+            listener(event)
+
         with self._sync_lock, self._reported():
             check_space(self.data_dir)
             emit(SyncStarted("full" if paths is None else "paths"))
             if not self.store.exists():
-                self.store.ensure_collection(self.embedder.dim, self.settings.index.bm25_analyzer)
+                dim = self._load_embedder(emit).dim
+                self.store.ensure_collection(dim, self.settings.index.bm25_analyzer)
             syncer = Syncer(
                 self.folder,
                 self.scanner,
                 self.catalog,
                 self.store,
-                lambda: self.embedder,
+                lambda: self._load_embedder(emit),
                 self.settings.index.chunk_size,
                 self.settings.index.chunk_overlap,
             )
-            report = syncer.run(paths, emit, cancel)
+            try:
+                report = syncer.run(paths, emit, cancel)
+            finally:
+                self._progress = None
             self.catalog.set_meta({"last_sync": str(time.time())})
             self.catalog.trim_cache(self.settings.embedding.cache_max_mb * 1024 * 1024)
         emit(SyncFinished(report))
@@ -229,14 +265,22 @@ class Engine:
         """The best `k` chunks (retrieval.top_k when None), k kept within 1..MAX_TOP_K: a
         request from another process is not trusted to have checked it."""
         with self._reported():
-            if not self.store.exists() or not query.strip():
-                return []
-            vector = self.embedder.embed_query(query)
-            limit = max(1, min(int(k or self.settings.retrieval.top_k), MAX_TOP_K))
-            return self.store.search(query, vector, limit, list(path_prefixes))
+            if k is not None:
+                k = max(1, min(int(k), MAX_TOP_K))
+            return self.retriever.search(query, k, path_prefixes)
 
     def status(self) -> dict[str, Any]:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
+
+    def read_lines(
+        self, path: str, start: int | None = None, end: int | None = None
+    ) -> dict[str, Any]:
+        """Exact lines of a file docsight would index (engine.read); refuses any other."""
+        return read_lines(self.folder, self.scanner, path, start, end)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Vectors from this index's encoder (what a client's answer attribution uses)."""
+        return np.asarray(self.embedder.embed_documents(texts))
 
     def file_states(self) -> list[dict[str, Any]]:
         """Every file of the folder with its state: {"path", "state" ("indexed", "pending",
@@ -278,7 +322,18 @@ class Engine:
             self.index_dir,
             self.search,
             embed_with(lambda: self.embedder),
+            folder=self.folder,
+            indexing=self.indexing_note,
         )
+
+    def indexing_note(self) -> str:
+        """How far the sync in progress has got, for an answer given meanwhile."""
+        progress = self._progress
+        if progress is None:
+            return ""
+        if progress.phase != "index" or not progress.total:
+            return "the folder is still being indexed"
+        return f"the folder is still being indexed ({progress.done} of {progress.total} files)"
 
 
 def _state(path: str, state: str, chunks: int = 0, reason: str = "") -> dict[str, Any]:
@@ -302,15 +357,21 @@ def open_answerer(
     index_dir: Path,
     search: SearchFn,
     embed: Embed | None = None,
+    *,
+    folder: Path | None = None,
+    indexing: Callable[[], str] | None = None,
 ) -> Answerer:
     """An `Answerer` over any search (this process's engine, or the owner's through its
-    socket) with the model server the settings choose."""
+    socket) with the model server the settings choose. `folder` lets a quote cite its
+    exact lines; `indexing` says how far a sync in progress has got ("" when none)."""
     return Answerer(
         settings,
         search,
         lambda say, cancel: ensure_server(settings, data_dir, say, cancel),
         index_dir / "conversations.sqlite",
         embed,
+        folder=folder,
+        indexing=indexing,
     )
 
 

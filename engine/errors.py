@@ -109,3 +109,11 @@ def _little_space(data_dir: Path) -> bool:
         return shutil.disk_usage(data_dir).free < LOW_SPACE_BYTES
     except OSError:
         return False
+
+
+class OwnerGone(DocsightError):
+    """The docsight process that owned the index stopped while this one was its client."""
+
+
+class ReadRefused(DocsightError):
+    """A path outside the folder, or one docsight would not index, was asked to be read."""

@@ -3,8 +3,8 @@ insides and the engine knows nothing of any UI; callers pass a callback."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, get_args
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,9 @@ class SyncStarted:
 
 @dataclass(frozen=True)
 class SyncProgress:
-    phase: str  # "hash", "load", "embed", "write"
+    # "export": the one-time ONNX export (steps); "index": files loaded of those to load,
+    # with the chunks embedded so far and those known to need it; "write": steps committed.
+    phase: str
     done: int
     total: int
     chunks_embedded: int = 0
@@ -62,6 +64,14 @@ class WatcherDegraded:
     reason: str
 
 
+@dataclass(frozen=True)
+class OwnerChanged:
+    """Who serves this process's index now: `served_by` is the owner's pid when this
+    process is its client, None when this process owns the index."""
+
+    served_by: int | None
+
+
 Event = (
     SyncStarted
     | SyncProgress
@@ -72,4 +82,25 @@ Event = (
     | FileSkipped
     | SyncFinished
     | WatcherDegraded
+    | OwnerChanged
 )
+EVENT_TYPES: dict[str, type[Any]] = {kind.__name__: kind for kind in get_args(Event)}
+
+
+def to_json(event: Event) -> dict[str, Any]:
+    """An event as the owner sends it to its clients: {"type": class name, **fields}."""
+    if isinstance(event, SyncFinished):
+        return {"type": "SyncFinished", "report": event.report.as_json()}
+    return {"type": type(event).__name__, **asdict(event)}
+
+
+def from_json(document: dict[str, Any]) -> Event:
+    """The event `to_json` wrote (a sync report comes back as a `SyncReport`)."""
+    fields = dict(document)
+    kind = EVENT_TYPES[str(fields.pop("type"))]
+    if kind is SyncFinished:
+        from engine.sync import SyncReport
+
+        return SyncFinished(SyncReport(**fields["report"]))
+    event: Event = kind(**fields)
+    return event

@@ -7,6 +7,9 @@ need the lock: SQLite in WAL mode lets a second process read while the owner wri
 The catalog holds the text of every chunk, so the data dir is private like ~/.ssh: its
 directories 0700, its files 0600, whatever the umask; modes of an older data dir are
 fixed at the next start.
+
+Status `pending` counts the files the current (or an interrupted) sync has still to write;
+`in_progress` says a live process is writing them, and they become searchable as they land.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from typing import Any
 
 from engine.catalog import Catalog
 from engine.config import Settings
-from engine.embed import resolve_model
 from engine.errors import IndexLockedError
+from engine.models import resolve_model
+
+SERVING = "serving"
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -82,11 +87,14 @@ def collection_name(folder: Path) -> str:
 
 
 class IndexLock:
-    """An exclusive flock on the index directory; the holder's pid is written beside it."""
+    """An exclusive flock on the index directory; the holder's pid is written beside it,
+    and "serving" under it when the holder is about to answer other processes on its
+    socket (they wait for the socket rather than give up while the owner starts)."""
 
-    def __init__(self, index_dir: Path, folder: Path) -> None:
+    def __init__(self, index_dir: Path, folder: Path, serving: bool = False) -> None:
         self.index_dir = index_dir
         self.folder = folder
+        self.serving = serving
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -103,7 +111,7 @@ class IndexLock:
             self.index_dir / "owner.pid", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE
         )
         with os.fdopen(pid_file, "w") as handle:
-            handle.write(str(os.getpid()))
+            handle.write(f"{os.getpid()}\n{SERVING if self.serving else ''}\n")
         self._fd = fd
 
     def release(self) -> None:
@@ -127,11 +135,19 @@ def owner_pid(index_dir: Path) -> int | None:
         return None
     except BlockingIOError:
         try:
-            return int((index_dir / "owner.pid").read_text().strip())
-        except (OSError, ValueError):
+            return int((index_dir / "owner.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             return None
     finally:
         os.close(fd)
+
+
+def owner_serves(index_dir: Path) -> bool:
+    """The live owner said it will serve other processes (its socket may not be up yet)."""
+    try:
+        return SERVING in (index_dir / "owner.pid").read_text().split()[1:]
+    except OSError:
+        return False
 
 
 def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, Any]:
@@ -147,6 +163,8 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
         "ignored": 0,
         "owner_pid": owner_pid(index_dir),
         "skipped": [],
+        "pending": 0,
+        "in_progress": False,
     }
     catalog_path = index_dir / "catalog.sqlite"
     if not catalog_path.exists():
@@ -156,6 +174,7 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
         files, chunks = catalog.counts()
         skipped = catalog.skipped()
         last_sync = catalog.get_meta("last_sync")
+        pending, active = catalog.sync_state()
         status.update(
             indexed=last_sync is not None,
             files=files,
@@ -165,6 +184,9 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
             failed=[{"path": p, "error": r} for p, r, failed in skipped if failed],
             ignored=sum(1 for _, _, failed in skipped if not failed),
             skipped=[{"path": p, "reason": r} for p, r, failed in skipped if not failed],
+            pending=pending,
+            # a sync that died leaves its count behind: pending, but nobody is at work on it
+            in_progress=active and status["owner_pid"] is not None,
         )
     except sqlite3.Error:
         pass  # an index being created right now reads as not indexed yet

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Settings
-from engine.embed import cuda_available
 from engine.errors import ConfigError, LLMUnavailable
 from engine.llm import Endpoint, reported_context_length, server_models
+from engine.models import cuda_available
 
 DEFAULT_VLLM_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -1,51 +1,75 @@
-"""The index owner serves other docsight processes on the same folder.
-
-Milvus Lite takes an exclusive lock, so one process owns an index. It listens on a Unix
-socket in the index directory (the directory is 0700 and the socket 0600: only this user
-can connect) and answers JSON-lines requests: search, status, ping. A client needs no
-model and no Milvus: `docsight search` in a second terminal answers in a fraction of a
-second, because the owner already holds the loaded encoder.
-"""
+"""The index owner serves other docsight processes on the same folder (engine.protocol):
+`docsight search` in a second terminal, a TUI or an MCP server opened on an owned folder
+answer through the owner, which already holds the loaded encoder and the open index."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import queue
 import socket
 import socketserver
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from engine.errors import DocsightError
-from engine.types import Hit
+from engine.events import Event, SyncProgress, to_json
+from engine.protocol import Op, Request, address, encode_vectors, socket_path
 
 log = logging.getLogger(__name__)
 
-SOCKET_NAME = "owner.sock"
-TIMEOUT_S = 120.0
-SUN_PATH_MAX = 107  # a socket address holds 108 bytes, the last one a NUL
+EVENTS_QUEUED = 10_000  # per subscriber; past it progress is dropped, never the watcher held
 
 
-def socket_path(index_dir: Path) -> Path:
-    return index_dir / SOCKET_NAME
+def _ping(server: _Server, request: Request) -> dict[str, Any]:
+    return {"pid": os.getpid()}
 
 
-@contextmanager
-def _address(path: Path) -> Iterator[str]:
-    """A name for `path` short enough to bind or connect: itself, or, when the data dir
-    lies deep, the same file reached through /proc/self/fd/N of its directory (Linux)."""
-    if len(os.fsencode(path)) <= SUN_PATH_MAX or not os.path.isdir("/proc/self/fd"):
-        yield str(path)
-        return
-    directory = os.open(path.parent, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{directory}/{path.name}"
-    finally:
-        os.close(directory)
+def _status(server: _Server, request: Request) -> dict[str, Any]:
+    return {"status": server.engine.status()}
+
+
+def _search(server: _Server, request: Request) -> dict[str, Any]:
+    query, k, paths = str(request["query"]), request.get("k"), list(request.get("paths") or [])
+    return {"hits": [hit.as_json() for hit in server.engine.search(query, k, paths)]}
+
+
+def _file_states(server: _Server, request: Request) -> dict[str, Any]:
+    return {"files": server.engine.file_states()}
+
+
+def _read(server: _Server, request: Request) -> dict[str, Any]:
+    path, start, end = str(request["path"]), request.get("start"), request.get("end")
+    return {"lines": server.engine.read_lines(path, start, end)}
+
+
+def _embed(server: _Server, request: Request) -> dict[str, Any]:
+    texts = [str(text) for text in request["texts"]]
+    return {"vectors": encode_vectors(server.engine.embed_texts(texts))}
+
+
+def _sync(server: _Server, request: Request) -> dict[str, Any]:
+    server.request_sync()
+    return {}
+
+
+def _index(server: _Server, request: Request) -> dict[str, Any]:
+    return {"report": server.engine.sync().as_json()}
+
+
+HANDLERS: dict[Op, Callable[[_Server, Request], dict[str, Any]]] = {
+    "ping": _ping,
+    "status": _status,
+    "search": _search,
+    "file_states": _file_states,
+    "read": _read,
+    "embed": _embed,
+    "sync": _sync,
+    "index": _index,
+}  # and "events", which _Handler serves itself
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -54,40 +78,99 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         for raw in self.rfile:
             try:
-                reply = self.server.answer(json.loads(raw))
+                request: Request = json.loads(raw)
+                if request.get("op") == "events":
+                    self._stream_events()
+                    return
+                reply = {"ok": True, **self.server.answer(request)}
             except DocsightError as error:
                 reply = {"ok": False, "error": str(error)}
             except Exception as error:  # one bad request must not stop the owner
                 log.exception("request failed")
                 reply = {"ok": False, "error": f"the owner failed: {error}"}
-            self.wfile.write(json.dumps(reply).encode() + b"\n")
-            self.wfile.flush()
+            self._send(reply)
+
+    def _send(self, document: dict[str, Any]) -> None:
+        self.wfile.write(json.dumps(document).encode() + b"\n")
+        self.wfile.flush()
+
+    def _stream_events(self) -> None:
+        events = self.server.subscribe()
+        try:
+            self._send({"ok": True, "pid": os.getpid()})
+            while (event := events.get()) is not None:
+                self._send(to_json(event))
+        except OSError:
+            pass  # the client went away
+        finally:
+            self.server.unsubscribe(events)
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     engine: Any
+    request_sync: Callable[[], None]
 
-    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
-        op = request.get("op")
-        if op == "ping":
-            return {"ok": True, "pid": os.getpid()}
-        if op == "status":
-            return {"ok": True, "status": self.engine.status()}
-        if op == "search":
-            hits = self.engine.search(
-                str(request["query"]), request.get("k"), list(request.get("paths") or [])
-            )
-            return {"ok": True, "hits": [hit.as_json() for hit in hits]}
-        return {"ok": False, "error": f"unknown request {op!r}"}
+    def __init__(self, address: str) -> None:
+        super().__init__(address, _Handler)
+        self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
+        self._subscribers: set[queue.Queue[Event | None]] = set()
+
+    def answer(self, request: Request) -> dict[str, Any]:
+        handler = HANDLERS.get(request.get("op"))  # type: ignore[arg-type]
+        if handler is None:
+            raise DocsightError(f"unknown request {request.get('op')!r}")
+        return handler(self, request)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def subscribe(self) -> queue.Queue[Event | None]:
+        events: queue.Queue[Event | None] = queue.Queue(EVENTS_QUEUED)
+        with self._lock:
+            self._subscribers.add(events)
+        return events
+
+    def unsubscribe(self, events: queue.Queue[Event | None]) -> None:
+        with self._lock:
+            self._subscribers.discard(events)
+
+    def publish(self, event: Event | None) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for events in subscribers:
+            try:
+                events.put_nowait(event)
+            except queue.Full:  # a client that stopped reading: it reloads after the sync
+                if not isinstance(event, SyncProgress):
+                    log.warning("a client of the index fell behind; dropped %s", event)
+
+    def hang_up(self) -> None:
+        """End every connection, so each client sees the owner leave at once."""
+        self.publish(None)
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 class OwnerServer:
-    """Serve `engine` to other local docsight processes until `stop()`."""
+    """Serve `engine` to other local docsight processes until `stop()`. `request_sync`
+    (a watcher's) takes a client's "sync now"; without it the sync runs in the request."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, request_sync: Callable[[], None] | None = None) -> None:
         self.path = socket_path(engine.index_dir)
         self._engine = engine
+        self._request_sync = request_sync or (lambda: engine.sync())
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -95,69 +178,26 @@ class OwnerServer:
         # We hold the index lock, so a socket file left here is a dead owner's.
         self.path.unlink(missing_ok=True)
         os.chmod(self.path.parent, 0o700)
-        with _address(self.path) as address:
-            server = _Server(address, _Handler)
+        with address(self.path) as name:
+            server = _Server(name)
         os.chmod(self.path, 0o600)
         server.engine = self._engine
+        server.request_sync = self._request_sync
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, name="docsight-owner", daemon=True
         )
         self._thread.start()
 
+    def publish(self, event: Event) -> None:
+        """Tell every subscribed client (the engine's and watcher's callback calls this)."""
+        if self._server is not None:
+            self._server.publish(event)
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.shutdown()
+            self._server.hang_up()
             self._server.server_close()
             self._server = None
         self.path.unlink(missing_ok=True)
-
-
-class OwnerClient:
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._reader = sock.makefile("rb")
-
-    def close(self) -> None:
-        self._reader.close()
-        self._sock.close()
-
-    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            self._sock.sendall(json.dumps(request).encode() + b"\n")
-            line = self._reader.readline()
-        except OSError as error:
-            raise DocsightError(f"the docsight that owns this index stopped: {error}") from None
-        if not line:
-            raise DocsightError("the docsight that owns this index stopped while answering")
-        reply: dict[str, Any] = json.loads(line)
-        if not reply.get("ok"):
-            raise DocsightError(str(reply.get("error", "the owner refused the request")))
-        return reply
-
-    def search(self, query: str, k: int | None, path_prefixes: list[str]) -> list[Hit]:
-        reply = self._call({"op": "search", "query": query, "k": k, "paths": path_prefixes})
-        return [Hit(**hit) for hit in reply["hits"]]
-
-    def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = self._call({"op": "status"})["status"]
-        return status
-
-    def ping(self) -> int:
-        return int(self._call({"op": "ping"})["pid"])
-
-
-def connect(index_dir: Path, timeout: float = TIMEOUT_S) -> OwnerClient | None:
-    """A client of the live owner of this index, or None when no owner answers."""
-    path = socket_path(index_dir)
-    if not path.exists():
-        return None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        with _address(path) as address:
-            sock.connect(address)
-    except OSError:
-        sock.close()
-        return None  # a socket file left by an owner that died
-    return OwnerClient(sock)

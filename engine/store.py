@@ -26,7 +26,7 @@ from engine.types import Hit
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FIELDS = ["path", "start_line", "end_line", "page", "heading", "text"]
+OUTPUT_FIELDS = ["path", "hash", "start_line", "end_line", "page", "heading", "text"]
 NO_NUMBER = -1  # Milvus scalar fields are not nullable on every version: -1 stands for None
 RRF_K = 60
 WRITE_TIMEOUT_S = 120.0  # pymilvus otherwise retries a failing write 75 times (minutes)
@@ -293,4 +293,5 @@ def _hit(item: Any) -> Hit:
         heading=entity.get("heading", ""),
         score=float(item["distance"]),
         text=entity.get("text", ""),
+        hash=entity.get("hash", ""),
     )

@@ -1,43 +1,46 @@
 """Sync: make the index equal to the folder, embedding only text it has never seen.
 
-    scan -> plan (stat first, hash only the doubtful) -> load + chunk
+    scan -> plan (engine/plan.py: stat first, hash only the doubtful) -> load + chunk
          -> embed cache misses -> write rows (engine/apply.py)
 
-A file is changed when size or mtime differ from the catalog, or when its mtime is so
-close to its last indexing that a same-size save could hide behind it (git's "racy
-timestamp" rule); then its bytes are hashed, and the same hash means touched, not changed.
-A new file whose hash equals a vanished file's is a move: its rows are re-keyed from the
-catalog without the encoder.
+Files to load are indexed in batches, each loaded, embedded and committed before the
+next is read: a first index is searchable from its first batch on, `status` counts the
+files still pending, and a crash loses at most the batch in flight (its embeddings are
+cached already). Batches start small, so the first results come within seconds, and grow.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import logging
-import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.apply import Applier, Prepared
-from engine.catalog import Catalog, FileRow
+from engine.catalog import Catalog
 from engine.chunk import chunk_document, embedding_text
 from engine.embed import Embedder
 from engine.events import Event, FileFailed, FileSkipped, SyncProgress
 from engine.load import LoadFailed, LoadSkipped, load
-from engine.paths import on_disk, stored
+from engine.paths import on_disk
+from engine.plan import Plan, Planner
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.types import Chunk, ScannedFile, ScanResult
+from engine.units import unit_spans
 
 log = logging.getLogger(__name__)
 
-RACY_WINDOW_NS = 2_000_000_000
 EMBED_BATCH = 64
+FIRST_BATCH_CHUNKS = 32  # a few seconds of encoder time: the first files show up fast
+MAX_BATCH_CHUNKS = 512  # then batches double up to this (~15 s of encoder time on 2 cores)
+MAX_BATCH_FILES = 200  # files whose chunks are all cached still commit in bounded steps
 
 
 class Cancelled(Exception):
@@ -63,25 +66,6 @@ class SyncReport:
         return dict(self.__dict__)
 
 
-@dataclass
-class Plan:
-    to_load: list[tuple[ScannedFile, str, bool]] = field(default_factory=list)
-    touched: list[tuple[ScannedFile, str]] = field(default_factory=list)
-    moved: list[tuple[str, ScannedFile, str]] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    # O_NONBLOCK: a FIFO put where the scan saw a file must not block the sync.
-    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY), "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Syncer:
     def __init__(
         self,
@@ -100,6 +84,7 @@ class Syncer:
         self._embedder = embedder
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
+        self._planner = Planner(root, scanner, catalog)
 
     def run(
         self,
@@ -112,14 +97,22 @@ class Syncer:
         emit = on_event or (lambda event: None)
         cancel = cancel or threading.Event()
         report = SyncReport()
-        scan, scope = self._scan(paths)
+        scan, scope = self._planner.scan(paths)
         report.files_scanned = len(scan.files)
-        plan = self._plan(scan, scope)
-        prepared = self._prepare(plan, emit, cancel)
-        model = self._embedder().model_id if prepared or plan.moved else ""
-        embedded = self._embed_missing(model, prepared, emit, cancel, report)
+        plan = self._planner.plan(scan, scope)
+        model = self._embedder().model_id if plan.to_load or plan.moved else ""
         applier = Applier(self.catalog, self.store, model, self._vectors_for)
-        applier.apply(plan, prepared, embedded, emit, cancel, report)
+        applier.touch(plan.touched)
+        self.catalog.set_sync_state(len(plan.to_load), active=True)
+        applier.pending = len(plan.to_load)
+        try:
+            applier.apply([*plan.moved, *plan.deleted], set(), emit, cancel, report)
+            self._index_in_batches(plan, model, applier, emit, cancel, report)
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # what is left stays pending
+                self.catalog.set_sync_state(self.catalog.sync_state()[0], active=False)
+            raise
+        self.catalog.set_sync_state(0, active=False)
         self._record_skipped(scan, scope, plan, emit)
         unreadable = sum(1 for entry in scan.skipped if entry.failed)  # as `status` counts
         report.files_failed = len(plan.failed) + unreadable
@@ -128,105 +121,79 @@ class Syncer:
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
-    # scan and plan ------------------------------------------------------------------------
-    def _scan(self, paths: Iterable[str] | None) -> tuple[ScanResult, set[str] | None]:
-        if paths is None:
-            return self.scanner.scan(), None
-        scope = {stored(p.strip("/")) for p in paths if p.strip("/")}  # as the index has them
-        known = self.catalog.files()
-        directories = {p for p in scope if on_disk(self.root, p).is_dir() or _has_below(known, p)}
-        result = ScanResult()
-        singles = {p for p in scope if not _under(p, directories)}  # checked one by one
-        if directories:
-            full = self.scanner.scan()
-            result.files = [f for f in full.files if _under(f.path, directories)]
-            result.skipped = [s for s in full.skipped if _under(s.path.rstrip("/"), directories)]
-            scope |= {f.path for f in result.files} | {p for p in known if _under(p, directories)}
-        for path in sorted(singles):
-            found = self.scanner.check(path)
-            if isinstance(found, ScannedFile):
-                result.files.append(found)
-            elif found is not None:
-                result.skipped.append(found)
-        return result, scope
-
-    def _plan(self, scan: ScanResult, scope: set[str] | None) -> Plan:
-        plan = Plan()
-        known = self.catalog.files()
-        retry = {path for path, _, failed in self.catalog.skipped() if failed}
-        present = {f.path for f in scan.files}
-        gone = [p for p in known if p not in present and (scope is None or p in scope)]
-        new_files: list[ScannedFile] = []
-        for scanned in scan.files:
-            row = known.get(scanned.path)
-            if row is None:
-                new_files.append(scanned)
-            elif scanned.path in retry or _looks_changed(row, scanned):
-                self._plan_doubtful(plan, scanned, row)
-        self._plan_new(plan, new_files, gone, known)
-        moved_from = {old for old, _, _ in plan.moved}
-        plan.deleted = [p for p in gone if p not in moved_from]
-        return plan
-
-    def _plan_doubtful(self, plan: Plan, scanned: ScannedFile, row: FileRow) -> None:
-        content_hash = self._hash(scanned.path, plan)
-        if content_hash is None:
-            return
-        if content_hash == row.content_hash and scanned.kind == row.kind:
-            plan.touched.append((scanned, content_hash))
-        else:
-            plan.to_load.append((scanned, content_hash, False))
-
-    def _plan_new(
-        self, plan: Plan, new_files: list[ScannedFile], gone: list[str], known: dict[str, FileRow]
+    def _index_in_batches(
+        self,
+        plan: Plan,
+        model: str,
+        applier: Applier,
+        emit: Callable[[Event], None],
+        cancel: threading.Event,
+        report: SyncReport,
     ) -> None:
-        by_hash: dict[str, list[str]] = {}
-        for path in gone:
-            by_hash.setdefault(known[path].content_hash, []).append(path)
-        for scanned in new_files:
-            content_hash = self._hash(scanned.path, plan)
-            if content_hash is None:
-                continue
-            sources = by_hash.get(content_hash)
-            if sources and known[sources[-1]].kind == scanned.kind:
-                plan.moved.append((sources.pop(), scanned, content_hash))
-            else:
-                plan.to_load.append((scanned, content_hash, True))
-
-    def _hash(self, path: str, plan: Plan) -> str | None:
-        try:
-            return file_hash(on_disk(self.root, path))
-        except FileNotFoundError:
-            return None  # vanished since the scan: the next event or sync sees it gone
-        except OSError as error:
-            plan.failed.append((path, _os_reason(error)))
-            return None
+        """Load, embed and commit `plan.to_load` a batch at a time."""
+        todo = list(plan.to_load)
+        limit = FIRST_BATCH_CHUNKS
+        done = 0
+        while todo:
+            deleted_before = len(plan.deleted)
+            prepared, taken = self._prepare(plan, todo, limit, emit, cancel, done)
+            del todo[:taken]
+            done += taken
+            embedded = self._embed_missing(
+                model, prepared, emit, cancel, report, done, len(plan.to_load)
+            )
+            became_deleted = plan.deleted[deleted_before:]  # text once, not any more
+            applier.apply([*prepared, *became_deleted], embedded, emit, cancel, report)
+            applier.pending = len(todo)  # files that could not be loaded count as done
+            self.catalog.set_sync_state(len(todo), active=True)
+            limit = min(limit * 2, MAX_BATCH_CHUNKS)
 
     # load, chunk, embed -------------------------------------------------------------------
     def _prepare(
-        self, plan: Plan, emit: Callable[[Event], None], cancel: threading.Event
-    ) -> list[Prepared]:
+        self,
+        plan: Plan,
+        todo: list[tuple[ScannedFile, str, bool]],
+        chunk_limit: int,
+        emit: Callable[[Event], None],
+        cancel: threading.Event,
+        done_before: int,
+    ) -> tuple[list[Prepared], int]:
+        """Load and chunk files from the front of `todo` until the batch holds
+        `chunk_limit` chunks; returns them and how many files of `todo` were taken."""
         prepared: list[Prepared] = []
-        for done, (scanned, content_hash, added) in enumerate(plan.to_load, 1):
+        chunks = taken = 0
+        total = len(plan.to_load)
+        for scanned, content_hash, added in todo:
+            if chunks >= chunk_limit or taken >= MAX_BATCH_FILES:
+                break
             if cancel.is_set():
                 raise Cancelled("sync cancelled")
-            try:
-                document = load(self.root, scanned)
-            except LoadSkipped as skip:
-                plan.skipped.append((scanned.path, str(skip)))
-                if not added:  # it was text once; what it is now must leave the index
-                    plan.deleted.append(scanned.path)
-                continue
-            except LoadFailed as failure:
-                if not on_disk(self.root, scanned.path).exists():
-                    plan.deleted.extend([] if added else [scanned.path])
-                else:  # keep what the index had: a passing error must not lose it
-                    plan.failed.append((scanned.path, str(failure)))
-                continue
-            chunks = chunk_document(document, self.chunk_size, self.chunk_overlap)
-            prepared.append(Prepared(scanned, content_hash, chunks, added))
-            emit(SyncProgress("load", done, len(plan.to_load)))
-        return prepared
+            taken += 1
+            item = self._load_one(plan, scanned, content_hash, added)
+            if item is not None:
+                prepared.append(item)
+                chunks += len(item.chunks)
+            emit(SyncProgress("index", done_before + taken, total, 0, 0))
+        return prepared, taken
+
+    def _load_one(
+        self, plan: Plan, scanned: ScannedFile, content_hash: str, added: bool
+    ) -> Prepared | None:
+        try:
+            document = load(self.root, scanned)
+        except LoadSkipped as skip:
+            plan.skipped.append((scanned.path, str(skip)))
+            if not added:  # it was text once; what it is now must leave the index
+                plan.deleted.append(scanned.path)
+            return None
+        except LoadFailed as failure:
+            if not on_disk(self.root, scanned.path).exists():
+                plan.deleted.extend([] if added else [scanned.path])
+            else:  # keep what the index had: a passing error must not lose it
+                plan.failed.append((scanned.path, str(failure)))
+            return None
+        chunks = chunk_document(document, self.chunk_size, self.chunk_overlap)
+        return Prepared(scanned, content_hash, chunks, added)
 
     def _embed_missing(
         self,
@@ -235,6 +202,8 @@ class Syncer:
         emit: Callable[[Event], None],
         cancel: threading.Event,
         report: SyncReport,
+        files_done: int = 0,
+        files_total: int = 0,
     ) -> set[str]:
         """Embed every chunk text the cache lacks, batch by batch; returns their hashes."""
         wanted = {c.hash: c for p in prepared for c in p.chunks}
@@ -242,17 +211,21 @@ class Syncer:
             return set()
         cached = self.catalog.cached_hashes(model, list(wanted))
         missing = [wanted[h] for h in wanted if h not in cached]
+        missing.sort(key=lambda c: len(c.text))  # batches of like length pad less
         for start in range(0, len(missing), EMBED_BATCH):
             if cancel.is_set():
                 raise Cancelled("sync cancelled")
             batch = missing[start : start + EMBED_BATCH]
-            vectors = self._embedder().embed_documents([embedding_text(c) for c in batch])
-            fresh = {c.hash: v for c, v in zip(batch, vectors, strict=True)}
-            self.catalog.cache_vectors(model, fresh)
+            self.catalog.cache_vectors(model, *encode_chunks(self._embedder(), batch))
             report.chunks_embedded += len(batch)
+            left = len(missing) - start - len(batch)
             emit(
                 SyncProgress(
-                    "embed", start + len(batch), len(missing), report.chunks_embedded, len(missing)
+                    "index",
+                    files_done,
+                    files_total,
+                    report.chunks_embedded,
+                    report.chunks_embedded + left,
                 )
             )
         return {c.hash for c in missing}
@@ -262,9 +235,8 @@ class Syncer:
         found = self.catalog.cached_vectors(model, [c.hash for c in chunks])
         strays = [c for c in {c.hash: c for c in chunks}.values() if c.hash not in found]
         if strays:
-            vectors = self._embedder().embed_documents([embedding_text(c) for c in strays])
-            fresh = {c.hash: v for c, v in zip(strays, vectors, strict=True)}
-            self.catalog.cache_vectors(model, fresh)
+            fresh, units = encode_chunks(self._embedder(), strays)
+            self.catalog.cache_vectors(model, fresh, units)
             found.update(fresh)
         return [found[c.hash] for c in chunks]
 
@@ -283,22 +255,12 @@ class Syncer:
             emit(FileFailed(path, reason))
 
 
-def _looks_changed(row: FileRow, scanned: ScannedFile) -> bool:
-    if row.size != scanned.size or row.mtime_ns != scanned.mtime_ns:
-        return True
-    return scanned.mtime_ns >= row.indexed_ns - RACY_WINDOW_NS
-
-
-def _under(path: str, directories: set[str]) -> bool:
-    return any(path == d or path.startswith(d + "/") for d in directories)
-
-
-def _has_below(known: dict[str, FileRow], directory: str) -> bool:
-    prefix = directory + "/"
-    return any(path.startswith(prefix) for path in known)
-
-
-def _os_reason(error: OSError) -> str:
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    return error.strerror or str(error)
+def encode_chunks(
+    embedder: Embedder, chunks: list[Chunk]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Chunk vectors and their unit vectors from one encoder pass, by chunk hash."""
+    texts = [embedding_text(chunk) for chunk in chunks]
+    spans = [unit_spans(text, chunk.text) for text, chunk in zip(texts, chunks, strict=True)]
+    vectors, units = embedder.embed_with_units(texts, spans)
+    by_hash = {c.hash: v for c, v in zip(chunks, vectors, strict=True)}
+    return by_hash, {c.hash: u for c, u in zip(chunks, units, strict=True)}

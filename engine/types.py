@@ -6,8 +6,8 @@ read and tested on their own. Paths are always POSIX strings relative to the ind
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
 
 FileKind = Literal["markdown", "text", "rst", "html", "pdf", "code"]
 
@@ -78,7 +78,11 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A search result: one chunk of one file."""
+    """A search result: one chunk of one file.
+
+    `score` is the chunk's relevance to the query in 0-1 once rescored (engine/rerank.py);
+    `unit_scores` holds the relevance of each of its units (engine/units.py), in order.
+    """
 
     path: str
     start_line: int | None
@@ -87,6 +91,8 @@ class Hit:
     heading: str
     score: float
     text: str
+    unit_scores: tuple[float, ...] = ()
+    hash: str = ""
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -97,4 +103,12 @@ class Hit:
             "heading": self.heading,
             "score": self.score,
             "text": self.text,
+            "unit_scores": list(self.unit_scores),
         }
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Hit:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in document.items() if key in known}
+        values["unit_scores"] = tuple(values.get("unit_scores") or ())
+        return cls(**values)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from engine.config import Settings
-from engine.embed import Embedder
+from engine.embed import Embedder, Span
 from engine.engine import Engine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,6 +51,12 @@ class CountingEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         self.queries += 1
         return self.inner.embed_query(text)
+
+    def embed_with_units(
+        self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        self.documents += len(texts)
+        return self.inner.embed_with_units(texts, spans)
 
 
 def paragraph(topic: str, n: int) -> str:
@@ -92,3 +100,33 @@ def catalog_snapshot(engine: Engine) -> list[tuple[object, ...]]:
         (p, h, -1 if s is None else s, -1 if e is None else e, -1 if pg is None else pg, hd, t)
         for p, h, s, e, pg, hd, t in rows
     )
+
+
+DOCSIGHT = Path(sys.executable).with_name("docsight")  # the installed console script
+
+
+@contextmanager
+def watch_process(
+    folder: Path, stderr: Path, env: dict[str, str], *options: str
+) -> Iterator[subprocess.Popen[str]]:
+    """`docsight watch DIR --json` owning the folder's index, once its sweep is done;
+    stopped with Ctrl-C at the end if still running."""
+    with stderr.open("w") as log:
+        process = subprocess.Popen(
+            [str(DOCSIGHT), "watch", str(folder), "--json", *options],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env,
+        )
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if json.loads(line)["event"] == "synced":
+                    break
+            assert process.poll() is None, stderr.read_text()
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(2)  # SIGINT: a clean stop
+            process.wait(120)

@@ -132,7 +132,7 @@ def test_conversations_keep_turns_in_order_and_can_be_deleted(tmp_path: Path) ->
     store.close()
 
 
-def test_without_a_model_the_answer_is_the_best_passages(notes: Path, tmp_path: Path) -> None:
+def test_without_a_model_the_quote_is_the_answer(notes: Path, tmp_path: Path) -> None:
     embedder = make_embedder(Settings().embedding)
     with open_engine(notes, tmp_path / "data", embedder) as engine:
         engine.sync()
@@ -143,9 +143,14 @@ def test_without_a_model_the_answer_is_the_best_passages(notes: Path, tmp_path: 
         answerer = Answerer(Settings(), engine.search, no_server, tmp_path / "c.sqlite")
         result = answerer.ask("how often is the signing key rotated?")
         assert not result.generated and "cannot reach" in result.reason
-        assert result.citations == []
-        assert result.sources[0]["path"] == "ops/keys.md" and result.sources[0]["by"] is None
-        assert "keyctl rotate" in result.answer.split("\n\n")[0]
+        quote = "Rotate the signing key every 90 days with keyctl rotate."
+        assert result.answer == f"> {quote} [{result.citations[0]['n']}]"
+        assert [(c["path"], c["by"]) for c in result.citations] == [("ops/keys.md", "quote")]
+        assert result.as_json()["quote"] == [
+            {"text": quote, "n": result.citations[0]["n"], "path": "ops/keys.md",
+             "start_line": 3, "end_line": 3, "page": None}
+        ]  # fmt: skip
+        assert all(source["by"] is None for source in result.sources)
         again = answerer.ask("and the tomatoes?", conversation_id=result.conversation_id)
         assert again.conversation_id == result.conversation_id
         assert len(answerer.conversations.turns(result.conversation_id)) == 2

@@ -19,10 +19,10 @@ INDEX_KEYS = {
     "files_failed", "files_ignored", "chunks_total", "chunks_embedded", "chunks_reused",
     "chunks_deleted", "seconds",
 }  # fmt: skip
-HIT_KEYS = {"path", "start_line", "end_line", "page", "heading", "score", "text"}
+HIT_KEYS = {"path", "start_line", "end_line", "page", "heading", "score", "text", "unit_scores"}
 STATUS_KEYS = {
     "indexed", "files", "chunks", "embedding_model", "store_uri", "last_sync", "failed",
-    "ignored", "owner_pid", "skipped",
+    "ignored", "owner_pid", "skipped", "pending", "in_progress",
 }  # fmt: skip
 
 
@@ -48,6 +48,8 @@ def test_index_search_status_json(notes: Path, capsys: pytest.CaptureFixture[str
     assert code == 0 and set(result) == {"hits", "seconds"}
     assert len(result["hits"]) == 1 and set(result["hits"][0]) == HIT_KEYS
     assert result["hits"][0]["path"] == "ops/keys.md"
+    assert 0 < result["hits"][0]["score"] <= 1  # a relevance a person can read, not RRF
+    assert len(result["hits"][0]["unit_scores"]) == 2  # "# Keys" and its one sentence
 
     code, out, _ = run(capsys, "search", str(notes), "water", "--path", "ops/", "--json")
     assert all(hit["path"].startswith("ops/") for hit in json.loads(out)["hits"])

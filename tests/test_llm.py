@@ -193,7 +193,7 @@ def test_ask_on_the_command_line_indexes_first_and_prints_the_contract(
     result = json.loads(done.stdout)
     assert set(result) == {
         "answer", "generated", "incomplete", "reason", "citations", "sources",
-        "conversation_id", "model", "seconds",
+        "conversation_id", "model", "seconds", "index_in_progress",
     }  # fmt: skip
     assert result["generated"] and result["citations"] and result["model"]
     assert set(result["citations"][0]) == {"n", "path", "start_line", "end_line", "page", "by"}

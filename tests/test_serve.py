@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 
+from engine.client import connect
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
-from engine.events import FileIndexed, FileMoved, FileRemoved, SyncStarted
-from engine.serve import OwnerServer, connect, socket_path
-from tests.helpers import open_engine
+from engine.events import FileIndexed, FileMoved, FileRemoved, SyncProgress, SyncStarted
+from engine.protocol import socket_path
+from engine.serve import OwnerServer
+from tests.helpers import long_markdown, open_engine
 from tui.commands_watch import describe
 
 DOCSIGHT = Path(sys.executable).with_name("docsight")
@@ -93,13 +95,91 @@ def test_a_served_search_loads_no_model_and_no_milvus(notes: Path, owner: Engine
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
 
 
-def test_a_second_index_or_watch_exits_3_naming_the_owner(notes: Path, owner: Engine) -> None:
-    for command in ("index", "watch"):
-        result = docsight(command, str(notes), "--json")
+def test_a_one_shot_index_is_synced_by_the_owner(notes: Path, owner: Engine) -> None:
+    (notes / "zoo.md").write_text("# Zoo\n\nThe quokka enclosure opens at nine.\n")
+    result = docsight("index", str(notes), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["files_added"], report["files_scanned"]) == (1, 3)
+    assert [hit.path for hit in owner.search("quokka enclosure", 1)] == ["zoo.md"]
+
+
+def test_a_second_watch_or_a_rebuild_exits_3_naming_the_owner(notes: Path, owner: Engine) -> None:
+    for command in (["watch"], ["index", "--rebuild"]):
+        result = docsight(*command, str(notes), "--json")
         assert result.returncode == 3, result.stderr
         assert f"pid {os.getpid()}" in result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         assert result.stdout == ""
+
+
+def test_a_search_waits_for_an_owner_still_opening_its_socket(
+    notes: Path, data_dir: Path, minilm: Embedder
+) -> None:
+    with open_engine(notes, data_dir, minilm, serving=True) as engine:  # lock, no socket yet
+        engine.sync()
+        search = subprocess.Popen(
+            [str(DOCSIGHT), "search", str(notes), "tomatoes", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert search.stderr is not None
+        waiting = search.stderr.readline()  # the client says it waits before it waits
+        assert f"waiting for docsight pid {os.getpid()}" in waiting
+        server = OwnerServer(engine)
+        server.start()
+        try:
+            out, err = search.communicate(timeout=TIMEOUT_S)
+        finally:
+            server.stop()
+    assert search.returncode == 0, err
+    assert json.loads(out)["hits"][0]["path"] == "garden.txt"
+
+
+def test_ask_during_a_first_index_answers_from_what_is_indexed_and_says_so(
+    tmp_path: Path, data_dir: Path, minilm: Embedder
+) -> None:
+    folder = tmp_path / "handbooks"
+    folder.mkdir()
+    topics = ("backup", "billing", "canary", "dns", "email", "firewall")
+    for topic in topics:
+        (folder / f"{topic}.md").write_text(long_markdown(topic, sections=3, per_section=4))
+    landed, go_on = threading.Event(), threading.Event()
+    indexed: list[str] = []
+    first: list[str] = []  # the files indexed when the sync paused
+
+    def pause_after_the_first_batch(event: object) -> None:
+        if isinstance(event, FileIndexed):
+            indexed.append(event.path)
+        elif isinstance(event, SyncProgress) and indexed and not landed.is_set():
+            first.extend(indexed)
+            landed.set()
+            assert go_on.wait(TIMEOUT_S)
+
+    with open_engine(folder, data_dir, minilm, serving=True) as engine:
+        server = OwnerServer(engine)
+        server.start()
+        sync = threading.Thread(target=engine.sync, args=(None, pause_after_the_first_batch))
+        sync.start()
+        try:
+            assert landed.wait(TIMEOUT_S)
+            asked = subprocess.run(
+                [str(DOCSIGHT), "ask", str(folder), "how is the backup procedure checked?"],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+                env={**os.environ, "DOCSIGHT_LLM__BASE_URL": "http://127.0.0.1:9/v1"},
+            )
+        finally:
+            go_on.set()
+            sync.join()
+            server.stop()
+    assert asked.returncode == 0, asked.stderr
+    pending = {f"{topic}.md" for topic in topics} - set(first)
+    assert f"({len(first)} files indexed, {len(pending)} pending)" in asked.stderr
+    assert pending and any(path in asked.stdout for path in first)
+    assert not any(path in asked.stdout for path in pending)  # only what had landed
 
 
 def test_status_from_a_second_process_names_the_owner(notes: Path, owner: Engine) -> None:
@@ -209,7 +289,7 @@ def test_watch_prints_json_lines_serves_others_and_stops_cleanly(
     assert synced["files_added"] == 1 and synced["chunks_total"] >= 3
 
     assert search_json(notes, "when does the quokka enclosure open")[0]["path"] == "zoo.md"
-    second = docsight("index", str(notes), "--json")
+    second = docsight("watch", str(notes), "--json")
     assert second.returncode == 3 and f"pid {watching.proc.pid}" in second.stderr
 
     assert watching.stop(signal.SIGINT) == 0

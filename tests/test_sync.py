@@ -16,6 +16,7 @@ from engine.config import Settings
 from engine.embed import make_embedder
 from engine.engine import Engine
 from engine.errors import IndexLockedError, RebuildNeeded
+from engine.events import FileIndexed, SyncProgress
 from tests.helpers import (
     CountingEmbedder,
     catalog_snapshot,
@@ -371,3 +372,88 @@ def test_repair_of_rows_milvus_lost_or_doubled_ends_equal_to_a_fresh_index(
         assert engine.catalog.orphans() == []
         if damage != "stray":  # the damaged file came back whole, from the cache
             assert report.files_added == 1 and report.chunks_embedded == 0
+
+
+# usable while it builds ------------------------------------------------------------------
+TOPICS = ("backup", "billing", "canary", "dns", "email", "firewall", "gpu", "helm")
+TOPICS += ("inventory", "jobs", "kafka", "ldap")
+
+
+@pytest.fixture
+def big_folder(tmp_path: Path) -> Path:
+    """Twelve handbooks of 12 chunks: three batches (3 files, 6, the last 3)."""
+    root = tmp_path / "big"
+    root.mkdir()
+    for topic in TOPICS:
+        (root / f"{topic}.md").write_text(long_markdown(topic, sections=3, per_section=4))
+    return root
+
+
+def test_a_first_index_is_searchable_and_counted_while_it_builds(
+    big_folder: Path, tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    seen: dict[str, object] = {}
+    with open_engine(big_folder, tmp_path / "data", embedder) as engine:
+        indexed: list[str] = []
+
+        def on_event(event: object) -> None:
+            if isinstance(event, FileIndexed):
+                indexed.append(event.path)
+            elif isinstance(event, SyncProgress) and indexed and "status" not in seen:
+                # the first batch has landed, the rest has not
+                topic = indexed[0].removesuffix(".md")
+                seen["hits"] = [h.path for h in engine.search(f"{topic} procedure", 3)]
+                seen["status"] = engine.status()
+                seen["indexed"] = list(indexed)
+
+        report = engine.sync(on_event=on_event)
+        final = engine.status()
+    status = seen["status"]
+    assert isinstance(status, dict)
+    first = seen["indexed"]
+    assert isinstance(first, list) and 0 < len(first) < len(TOPICS)
+    assert seen["hits"] and set(seen["hits"]) <= set(first)  # type: ignore[arg-type]
+    assert status["files"] == len(first) and status["in_progress"] is True
+    assert status["pending"] == len(TOPICS) - len(first)
+    assert status["indexed"] is False  # no sync has finished yet
+    assert report.files_added == len(TOPICS)
+    assert (final["pending"], final["in_progress"], final["indexed"]) == (0, False, True)
+
+
+@pytest.mark.parametrize("batches_done", [1, 2])
+def test_a_crash_between_batches_loses_at_most_the_batch_in_flight(
+    batches_done: int,
+    big_folder: Path,
+    tmp_path: Path,
+    embedder: CountingEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = tmp_path / "data"
+    with open_engine(big_folder, data, embedder) as engine:
+        calls = {"n": 0}
+        original = engine.catalog.set_sync_state
+
+        def crash_after_batches(pending: int, active: bool) -> None:
+            original(pending, active)
+            calls["n"] += 1  # 1: the plan; 1 + k: batch k committed
+            if calls["n"] == 1 + batches_done and active:
+                raise KeyboardInterrupt("killed between two batches")
+
+        monkeypatch.setattr(engine.catalog, "set_sync_state", crash_after_batches)
+        with pytest.raises(KeyboardInterrupt):
+            engine.sync()
+        monkeypatch.undo()
+        embedded_before = embedder.documents
+    with open_engine(big_folder, data, embedder) as engine:
+        status = engine.status()
+        assert 0 < status["files"] < len(TOPICS) and status["in_progress"] is False
+        assert status["pending"] == len(TOPICS) - status["files"]
+        assert snapshot(engine) == catalog_snapshot(engine)  # what landed is whole
+        embedder.documents = 0
+        report = engine.sync()
+        assert report.files_added == len(TOPICS) - status["files"]
+        assert report.chunks_reused == 0  # every chunk embedded before the kill was committed
+        assert embedded_before + embedder.documents == report.chunks_total
+        assert snapshot(engine) == fresh_snapshot(big_folder, tmp_path, embedder)
+        assert snapshot(engine) == catalog_snapshot(engine)
+        assert engine.catalog.orphans() == []

@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.widget import Widget
 
+import engine.live
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
@@ -361,10 +362,11 @@ async def test_resume_a_saved_conversation(notes: Path, data_dir: Path, minilm: 
 
 
 async def test_an_index_owned_elsewhere_is_said_in_one_line(
-    notes: Path, data_dir: Path, minilm: Embedder
+    notes: Path, data_dir: Path, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_for_tests(model_down=True)
-    with Engine(notes, settings, data_dir, embedder=minilm):  # another docsight owns it
+    monkeypatch.setattr(engine.live, "OWNER_WAIT_S", 0.5)  # it never serves: no use waiting
+    with Engine(notes, settings, data_dir, embedder=minilm):  # a `docsight index` owns it
         app = make_app(notes, data_dir, minilm, settings)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.index_state.phase == "failed", "the failure")

@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from engine.config import TUISettings
+from engine.events import FileIndexed, OwnerChanged, SyncFinished
 from tui import messages as m
 from tui.keys import APP_BINDINGS, binding_ids, help_sections, palette_commands
 from tui.messages import one_line, poster
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 ANSI_THEMES = {True: "ansi-dark", False: "ansi-light"}  # the terminal's own 16 colours
 OPEN_TIMEOUT_S = 600.0  # how long a question waits for the index to open
+WAIT_STEP_S = 0.2  # how often a waiting question checks whether it was stopped
 
 
 class DocsightApp(App[None]):
@@ -53,6 +55,7 @@ class DocsightApp(App[None]):
         self._clock = SyncClock()
         self._cancel: threading.Event | None = None
         self.index_ready = threading.Event()  # set once the index opened, or failed to
+        self.first_index = threading.Event()  # set once something is indexed, or cannot be
         self.set_reactive(DocsightApp.index_state, m.IndexState(folder=backend.folder.name))
 
     def get_default_screen(self) -> Screen[Any]:
@@ -164,11 +167,27 @@ class DocsightApp(App[None]):
         try:
             if not self.index_ready.wait(OPEN_TIMEOUT_S) or cancel.is_set():
                 return
+            if not self._wait_for_first_index(target, cancel):
+                return
             sources, tokens = poster(target, m.AnswerSources), poster(target, m.AnswerToken)
-            result = self.backend.ask(question, scope, chat, sources, tokens, cancel)
+            quote = poster(target, m.AnswerQuote)
+            result = self.backend.ask(question, scope, chat, sources, tokens, cancel, quote)
         finally:
             cancel.set()
             target.post_message(m.AnswerFinished(result))
+
+    def _wait_for_first_index(self, target: MessagePump, cancel: threading.Event) -> bool:
+        """A folder with nothing indexed yet waits for its first sync (a small folder takes
+        seconds) rather than answer "nothing matches"; a folder with some of its files
+        indexed is answered from those, and the answer says indexing is still running.
+        False when the question was stopped meanwhile."""
+        if self.first_index.is_set():
+            return True
+        target.post_message(m.AnswerNote("waiting for the first index of the folder..."))
+        while not self.first_index.wait(WAIT_STEP_S):
+            if cancel.is_set():
+                return False
+        return True
 
     @work(thread=True, exit_on_error=False, name="Opening the file", group="source", exclusive=True)
     def load_source(self, target: MessagePump, path: str) -> None:
@@ -196,6 +215,8 @@ class DocsightApp(App[None]):
         error = event.worker.error
         log.error("%s failed", event.worker.name, exc_info=error)
         self.notify(one_line(error), title=f"{event.worker.name} failed", severity="error")
+        if event.worker.name in ("Opening the index", "Watching the folder"):
+            self.first_index.set()  # nothing more will come: questions must not wait
         if event.worker.name == "Opening the index":
             self.index_ready.set()
             self.index_state = self.index_state.but(phase="failed", error=one_line(error))
@@ -203,6 +224,8 @@ class DocsightApp(App[None]):
     # what the workers report --------------------------------------------------------------
     def on_engine_opened(self, message: m.EngineOpened) -> None:
         self.index_ready.set()
+        if int(message.status.get("files", 0)) or message.status.get("served_by"):
+            self.first_index.set()  # indexed before, or another docsight is indexing it
         self._show_status(message.status)
         self.index_state = self.index_state.but(phase="idle")
         self.watch_folder()
@@ -210,6 +233,7 @@ class DocsightApp(App[None]):
         self.load_files()
 
     def on_watch_started(self, message: m.WatchStarted) -> None:
+        self.first_index.set()  # the first sweep is done (or could not run)
         self.live = message.live
         if self.index_state.phase != "syncing":
             self.index_state = self.index_state.but(phase="watching" if self.live else "idle")
@@ -218,6 +242,8 @@ class DocsightApp(App[None]):
 
     def on_index_event(self, message: m.IndexEvent) -> None:
         before = self.index_state
+        if isinstance(message.event, (SyncFinished, FileIndexed)):
+            self.first_index.set()  # something is searchable now
         self.index_state = next_state(before, message.event, self._clock, self.live)
         if self.index_state.degraded and not before.degraded:
             self.notify(self.index_state.degraded, title="Watcher degraded", severity="warning")
@@ -229,8 +255,10 @@ class DocsightApp(App[None]):
             for screen in self.screen_stack:
                 if isinstance(screen, FolderScreen):
                     screen.apply(path, state)
-        if before.phase == "syncing" and self.index_state.phase != "syncing":
-            self.load_files()
+        if isinstance(message.event, OwnerChanged) or (
+            before.phase == "syncing" and self.index_state.phase != "syncing"
+        ):
+            self.load_files()  # after a sync, or a takeover: the states as they are now
 
     def on_files_loaded(self, message: m.FilesLoaded) -> None:
         self.file_states = message.states
@@ -253,6 +281,7 @@ class DocsightApp(App[None]):
             files=int(status.get("files", 0)),
             chunks=int(status.get("chunks", 0)),
             embedding_model=str(status.get("embedding_model", "")),
+            served_by=status.get("served_by"),
         )
 
     async def on_unmount(self) -> None:

@@ -71,7 +71,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     commands_index.register(subparsers)
     if command in commands_index.COMMANDS:
         return parser
-    for name in ("commands_answer", "commands_watch", "commands_app"):
+    modules = ("commands_answer", "commands_eval", "commands_watch", "commands_mcp", "commands_app")
+    for name in modules:
         module = _optional_module(name)
         if module is not None:
             module.register(subparsers)

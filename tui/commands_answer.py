@@ -6,18 +6,17 @@ import argparse
 import sys
 import time
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.answer import Answer, Answerer
-from engine.conversations import Conversations
-from engine.engine import open_answerer
 from engine.errors import DocsightError, LLMUnavailable
 from engine.indexes import index_dir_for
-from engine.llm import reported_context_length, server_models
-from engine.llm_server import alive, choose_backend, log_path, read_record, stop_server
 from engine.visible import clean, clean_line
 from tui.cli import common_options, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
+
+if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of it
+    from engine.answer import Answer, Answerer
+    from engine.conversations import Conversations
 
 
 def register(subparsers: Any) -> None:
@@ -48,73 +47,101 @@ def register(subparsers: Any) -> None:
     stop.set_defaults(func=run_llm_stop)
 
 
-def open_folder_answerer(args: argparse.Namespace, stack: ExitStack) -> Answerer:
+def open_folder_answerer(
+    args: argparse.Namespace, stack: ExitStack
+) -> tuple[Answerer, dict[str, Any]]:
     """Through the process that owns the index when there is one, else through our own
-    engine (indexing the folder first when it never was)."""
+    engine (indexing the folder first when it never was); with the index's status."""
+    from engine.engine import open_answerer
+
     settings, data_dir = settings_from(args), data_dir_from(args)
     index_dir = index_dir_for(folder_from(args), data_dir)
     client = owner_client(args)
     if client is not None:
         stack.callback(client.close)
-        answerer = open_answerer(
-            settings, data_dir, index_dir, lambda q, k, p: client.search(q, k, list(p))
+        answerer = open_answerer(  # the owner's encoder checks the citations, as it would
+            settings,
+            data_dir,
+            index_dir,
+            client.search,
+            client.embed_texts,
+            folder=folder_from(args),
         )
+        status = client.status()
     else:
         engine = stack.enter_context(open_engine(args))
         if not engine.status()["indexed"]:
             sync_with_progress(engine)
         answerer = engine.answerer()
+        status = engine.status()
     stack.callback(answerer.close)
-    return answerer
+    return answerer, status
+
+
+def say_if_building(status: dict[str, Any]) -> None:
+    """An owner still indexing answers from the files indexed so far: say so."""
+    if status.get("in_progress"):
+        print(
+            f"docsight: indexing in progress ({status['files']} files indexed, "
+            f"{status['pending']} pending): answering from what is indexed so far",
+            file=sys.stderr,
+        )
 
 
 def run_ask(args: argparse.Namespace) -> int:
     if not args.question.strip():
         raise DocsightError("the question is empty")
     with ExitStack() as stack:
-        answerer = open_folder_answerer(args, stack)
+        answerer, status = open_folder_answerer(args, stack)
+        say_if_building(status)
         streamed = not args.json
         result = answerer.ask(
             args.question,
             prefixes=args.path,
             conversation_id=args.conversation,
+            on_quote=_print_quote if streamed else None,
             on_token=_write if streamed else None,
             on_state=lambda line: print(clean_line(f"docsight: {line}"), file=sys.stderr),
         )
     if args.json:
-        print_json(result.as_json())
+        print_json({**result.as_json(), "index_in_progress": bool(status.get("in_progress"))})
     else:
         print_answer(result)
     return 0
 
 
 def _write(piece: str) -> None:
-    sys.stdout.write(clean(piece.replace("\r", "")))  # "\r\n" may be split across pieces
+    sys.stdout.write(clean(piece))
     sys.stdout.flush()
 
 
+def _print_quote(result: Answer) -> None:
+    """The quote, before the model starts: the sentences that answer, verbatim."""
+    if result.followup:
+        print("docsight: taken as a follow-up of the previous question", file=sys.stderr)
+    for quote, context in zip(result.quote, result.quoted, strict=True):
+        print(f"> {clean(quote.text)} [{context.n}]  ({clean(quote.where())})")
+    print(flush=True)
+
+
 def print_answer(result: Answer) -> None:
-    """After the stream: what was not streamed, then the citations and the other sources."""
-    if not result.generated:
-        print(clean_line(f"docsight: no answer generated: {result.reason}"), file=sys.stderr)
+    """After the stream: the checked answer where checking changed it, the citations
+    and the other sources."""
+    if result.indexing:
+        print(f"docsight: {result.indexing}", file=sys.stderr)
+    if result.declined or not result.contexts:
+        print(f"docsight: {result.reason}", file=sys.stderr)
         print(clean(result.answer))
+    elif not result.generated:
+        print(f"docsight: no answer generated: {result.reason}", file=sys.stderr)
     else:
         print()
         if result.incomplete:
-            note = f"docsight: the answer is incomplete: {result.reason}"
-            print(clean_line(note), file=sys.stderr)
-        if any(c["by"] == "attribution" for c in result.citations):
-            print(f"\n{clean(result.answer.strip())}")  # the answer with docsight's markers
-    by_number = {c.n: c for c in result.contexts}
-    if result.citations:
-        print()
-    for citation in result.citations:
-        note = "" if citation["by"] == "model" else "  (attributed by docsight)"
-        print(clean_line(f"[{citation['n']}] {by_number[citation['n']].where()}{note}"))
-    if result.sources and result.generated:
-        print("\nAlso retrieved:")
-        for source in result.sources:
-            print(clean_line(f"[{source['n']}] {by_number[source['n']].where()}"))
+            print(f"docsight: the answer is incomplete: {result.reason}", file=sys.stderr)
+        if _checking_changed(result):
+            print("\nChecked against the sources:")
+            print(clean(result.answer.strip()))
+    _print_sources(result)
     print(
         f"\nconversation {result.conversation_id} (continue: --conversation "
         f"{result.conversation_id})",
@@ -122,7 +149,34 @@ def print_answer(result: Answer) -> None:
     )
 
 
+def _checking_changed(result: Answer) -> bool:
+    return any(not s.supported or s.by != "model" for s in result.sentences)
+
+
+NOTES = {
+    "model": "",
+    "attribution": "  (cited by docsight)",
+    "quote": "  (quoted)",
+}
+
+
+def _print_sources(result: Answer) -> None:
+    by_number = {c.n: c for c in result.contexts}
+    if result.citations:
+        print()
+    for citation in result.citations:
+        where = clean(by_number[citation["n"]].where())
+        print(f"[{citation['n']}] {where}{NOTES.get(citation['by'], '')}")
+    if result.sources:
+        print("\nNearest passages:" if result.declined else "\nAlso retrieved:")
+        for source in result.sources:
+            context = by_number[source["n"]]
+            print(f"[{source['n']}] {clean(context.where())}  relevance {context.score:.2f}")
+
+
 def run_conversations(args: argparse.Namespace) -> int:
+    from engine.conversations import Conversations
+
     index_dir = index_dir_for(folder_from(args), data_dir_from(args))
     store = Conversations(index_dir / "conversations.sqlite")
     try:
@@ -160,6 +214,8 @@ def _show(store: Conversations, conversation_id: str, as_json: bool) -> int:
 
 
 def llm_status(args: argparse.Namespace) -> dict[str, Any]:
+    from engine.llm_server import alive, choose_backend, log_path, read_record
+
     settings, data_dir = settings_from(args), data_dir_from(args)
     if settings.llm.base_url:
         url = settings.llm.base_url.rstrip("/")
@@ -175,6 +231,8 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
             "reason": None,
             "log": None,
         }
+        from engine.llm import reported_context_length, server_models
+
         try:
             models = server_models(url if url.endswith("/v1") else f"{url}/v1")
         except LLMUnavailable:
@@ -191,6 +249,8 @@ def llm_status(args: argparse.Namespace) -> dict[str, Any]:
     record = read_record(data_dir) or {}
     up = record.get("state") == "ready" and alive(record.get("supervisor_pid"))
     if up:
+        from engine.llm import server_models
+
         try:
             server_models(str(record["base_url"]))
         except LLMUnavailable:
@@ -231,6 +291,8 @@ def run_llm_status(args: argparse.Namespace) -> int:
 
 
 def run_llm_stop(args: argparse.Namespace) -> int:
+    from engine.llm_server import stop_server
+
     stopped = stop_server(data_dir_from(args))
     print("stopped the model server" if stopped else "no managed model server was running")
     return 0

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.config import MAX_TOP_K
 from engine.events import Event, FileFailed, SyncProgress
-from engine.indexes import index_dir_for, list_indexes, owner_pid, read_status
-from engine.serve import OwnerClient, connect
+from engine.indexes import index_dir_for, list_indexes, owner_pid, owner_serves, read_status
 from engine.visible import clean, clean_line
 from tui.cli import (
     bounded_int,
@@ -26,11 +25,14 @@ from tui.cli import (
 if TYPE_CHECKING:  # imported where used: a search the owner serves needs neither
     from tqdm import tqdm
 
+    from engine.client import OwnerClient
     from engine.engine import Engine
     from engine.sync import SyncReport
 
 COMMANDS = ("index", "search", "status", "indexes", "forget")
 SKIPPED_SHOWN = 50  # ignored entries listed by `status`; --json lists them all
+OWNER_START_WAIT_S = 60.0  # an owner opens Milvus Lite (seconds) before its socket is up
+PHASES = {"index": ("file", "indexing"), "export": ("step", "exporting the encoder (once)")}
 
 
 def register(subparsers: Any) -> None:
@@ -69,7 +71,9 @@ def register(subparsers: Any) -> None:
     drop.set_defaults(func=run_forget)
 
 
-def open_engine(args: argparse.Namespace, *, rebuild: bool = False) -> Engine:
+def open_engine(
+    args: argparse.Namespace, *, rebuild: bool = False, serving: bool = False
+) -> Engine:
     from engine.engine import Engine
 
     return Engine(
@@ -78,11 +82,12 @@ def open_engine(args: argparse.Namespace, *, rebuild: bool = False) -> Engine:
         data_dir_from(args),
         rebuild=rebuild,
         config_path=config_path_from(args),
+        serving=serving,
     )
 
 
 class ProgressBar:
-    """Sync events -> a tqdm bar on stderr (files while loading, chunks while embedding)."""
+    """Sync events -> a tqdm bar on stderr: files indexed (and chunks embedded so far)."""
 
     def __init__(self) -> None:
         self._bar: tqdm[Any] | None = None
@@ -97,11 +102,12 @@ class ProgressBar:
             return
         if event.phase != self._phase:
             self.close()
-            unit = "chunk" if event.phase == "embed" else "file"
-            label = "embedding" if event.phase == "embed" else "reading"
+            unit, label = PHASES.get(event.phase, ("file", "reading"))
             self._bar = tqdm(total=event.total, unit=unit, desc=label, file=sys.stderr, leave=False)
             self._phase = event.phase
         if self._bar is not None:
+            if event.chunks_embedded:
+                self._bar.set_postfix_str(f"{event.chunks_embedded} chunks embedded", False)
             self._bar.update(event.done - self._bar.n)
 
     def close(self) -> None:
@@ -119,8 +125,18 @@ def sync_with_progress(engine: Engine) -> SyncReport:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    with open_engine(args, rebuild=args.rebuild) as engine:
-        report = sync_with_progress(engine)
+    client = None if args.rebuild else owner_client(args)
+    if client is not None:  # the owner syncs: no second model load for a few chunks
+        from engine.sync import SyncReport
+
+        try:
+            print("docsight: synced by the docsight that owns this index", file=sys.stderr)
+            report = SyncReport(**client.index())
+        finally:
+            client.close()
+    else:
+        with open_engine(args, rebuild=args.rebuild) as engine:
+            report = sync_with_progress(engine)
     if args.json:
         print_json(report.as_json())
     else:
@@ -146,9 +162,27 @@ def summary_line(report: SyncReport) -> str:
 
 
 def owner_client(args: argparse.Namespace) -> OwnerClient | None:
-    """The live owner of this folder's index, when another docsight holds it."""
+    """The live owner of this folder's index, when another docsight holds it. An owner
+    that is still opening the index (it said it will serve) is waited for."""
+    from engine.client import connect  # numpy: not for `status` or `--help`
+
     index_dir = index_dir_for(folder_from(args), data_dir_from(args))
-    return connect(index_dir) if owner_pid(index_dir) else None
+    pid = owner_pid(index_dir)
+    if pid is None:
+        return None
+    client = connect(index_dir)
+    if client is not None or not owner_serves(index_dir):
+        return client
+    print(f"docsight: waiting for docsight pid {pid} to open the index", file=sys.stderr)
+    deadline = time.monotonic() + OWNER_START_WAIT_S
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if owner_pid(index_dir) is None:
+            return None  # it stopped meanwhile: this process opens the index itself
+        client = connect(index_dir)
+        if client is not None:
+            return client
+    return None
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -183,14 +217,16 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return 0
+    building = _building(status)
     if not status["indexed"]:
-        print(clean_line(f"{args.dir}: not indexed yet (docsight index {args.dir})"))
+        hint = building or f" (docsight index {args.dir})"
+        print(clean_line(f"{args.dir}: not indexed yet{hint}"))
         return 0
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status["last_sync"]))
     owner = f", open in docsight pid {status['owner_pid']}" if status["owner_pid"] else ""
-    print(f"{status['files']} files, {status['chunks']} chunks, last sync {when}{owner}")
+    print(f"{status['files']} files, {status['chunks']} chunks, last sync {when}{owner}{building}")
     print(clean_line(f"embedding model {status['embedding_model']}, store {status['store_uri']}"))
-    print(f"{len(status['failed'])} failed, {status['ignored']} ignored")
+    print(f"{status['ignored']} files ignored, {len(status['failed'])} failed")
     for failure in status["failed"]:
         print(clean_line(f"  ! {failure['path']}: {failure['error']}"))
     shown = status["skipped"][:SKIPPED_SHOWN]
@@ -199,6 +235,14 @@ def run_status(args: argparse.Namespace) -> int:
     if len(status["skipped"]) > len(shown):
         print(f"  ... and {len(status['skipped']) - len(shown)} more (docsight status --json)")
     return 0
+
+
+def _building(status: dict[str, Any]) -> str:
+    if status["in_progress"]:
+        return f"; indexing: {status['files']} files done, {status['pending']} pending"
+    if status["pending"]:
+        return f"; {status['pending']} files pending (an interrupted sync: docsight index)"
+    return ""
 
 
 def run_indexes(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.events import (
     Event,
@@ -18,11 +18,13 @@ from engine.events import (
     SyncStarted,
     WatcherDegraded,
 )
-from engine.serve import OwnerServer
 from engine.visible import clean_line
-from engine.watch import Watcher
 from tui.cli import common_options, print_json
 from tui.commands_index import open_engine, summary_line
+
+if TYPE_CHECKING:  # imported where used: `--help` loads no watcher and no Milvus
+    from engine.serve import OwnerServer
+    from engine.watch import Watcher
 
 
 def register(subparsers: Any) -> None:
@@ -66,14 +68,23 @@ def as_json(event: Event) -> dict[str, Any] | None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    engine = open_engine(args)
+    from engine.watch import Watcher
+
+    engine = open_engine(args, serving=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    watcher = Watcher(engine, _printer(args.json))
     server: OwnerServer | None = None
+    printer = _printer(args.json)
+
+    def on_event(event: Event) -> None:
+        printer(event)
+        if server is not None:
+            server.publish(event)  # the clients following this index hear it too
+
+    watcher = Watcher(engine, on_event)
     try:
-        server = _serve(engine)
+        server = _serve(engine, watcher)
         watcher.start(sweep=True)
         if not args.json:
             print(f"watching {clean_line(str(engine.folder))} (Ctrl-C stops)", file=sys.stderr)
@@ -86,9 +97,11 @@ def run_watch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(engine: Any) -> OwnerServer | None:
+def _serve(engine: Any, watcher: Watcher) -> OwnerServer | None:
     """Serve other docsight processes; watching goes on when the socket cannot be made."""
-    server = OwnerServer(engine)
+    from engine.serve import OwnerServer
+
+    server = OwnerServer(engine, watcher.request_full_sync)
     try:
         server.start()
     except OSError as error:  # a read-only data dir, a file system without sockets

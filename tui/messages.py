@@ -57,6 +57,26 @@ class SourceRef:
         return f"{self.path}:{self.start_line}-{self.end_line}"
 
 
+@dataclass(frozen=True)
+class QuoteRef:
+    """A sentence quoted verbatim from source [n], at its exact place on disk."""
+
+    text: str
+    n: int
+    where: str
+
+
+@dataclass(frozen=True)
+class SentenceRef:
+    """A sentence the model wrote, after checking: its citations, who placed them
+    ("model" or "attribution"), and whether any passage supports it."""
+
+    text: str
+    citations: tuple[int, ...] = ()
+    by: str = "model"
+    supported: bool = True
+
+
 @dataclass
 class AnswerResult:
     question: str
@@ -68,6 +88,12 @@ class AnswerResult:
     sources: list[SourceRef] = field(default_factory=list)
     conversation_id: str | None = None
     model: str = ""
+    quote: list[QuoteRef] = field(default_factory=list)
+    sentences: list[SentenceRef] = field(default_factory=list)
+    declined: bool = False
+    followup: bool = False
+    relevance: float | None = None
+    indexing: str = ""
 
     @property
     def refs(self) -> list[SourceRef]:
@@ -110,6 +136,7 @@ class IndexState:
     embedding_model: str = ""
     model: str = "model: waiting"
     model_ready: bool | None = None
+    served_by: int | None = None  # the pid of the docsight that owns the index, if another
 
     def but(self, **changes: Any) -> IndexState:
         return replace(self, **changes)
@@ -196,6 +223,24 @@ class AnswerSources(Message, bubble=False):
     def __init__(self, refs: list[SourceRef]) -> None:
         super().__init__()
         self.refs = refs
+
+
+class AnswerQuote(Message, bubble=False):
+    """The quote, before the model starts: what the sources say, verbatim."""
+
+    def __init__(self, quote: list[QuoteRef], followup: bool, indexing: str) -> None:
+        super().__init__()
+        self.quote = quote
+        self.followup = followup
+        self.indexing = indexing
+
+
+class AnswerNote(Message, bubble=False):
+    """A line about the answer in flight ("waiting for the first index...")."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class AnswerFinished(Message, bubble=False):

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Input, Static
 
 from tui import messages as m
 from tui.screens.viewer import ViewerScreen
-from tui.widgets.chat import AnswerBlock, ChatView
+from tui.widgets.chat import AnswerBlock, AnswerFocused, ChatView
 from tui.widgets.question import QuestionInput
 from tui.widgets.safe import clean
 from tui.widgets.sources_pane import SourcesPane
@@ -40,6 +40,14 @@ class MainScreen(Screen[None]):
             "Sources",
             id="focus_sources",
             tooltip="Move to the sources of the current answer",
+        ),
+        Binding(
+            "ctrl+up",
+            "focus_answers",
+            "Answers",
+            id="focus_answers",
+            show=False,
+            tooltip="Move to the answers: up/down walks them, 1-9 opens that answer's sources",
         ),
         Binding(
             "ctrl+l",
@@ -110,7 +118,32 @@ class MainScreen(Screen[None]):
     def on_answer_sources(self, message: m.AnswerSources) -> None:
         self.query_one(SourcesPane).show(message.refs)
         if self.answering is not None:
+            self.answering.refs = message.refs
             self.answering.set_note("generating...")
+
+    def on_answer_quote(self, message: m.AnswerQuote) -> None:
+        if self.answering is not None:
+            self.answering.show_quote(message.quote)
+            notes = ["generating..."]
+            if message.followup:
+                notes.insert(0, "taken as a follow-up of the previous question;")
+            if message.indexing:
+                notes.insert(0, f"{message.indexing};")
+            self.answering.set_note(" ".join(notes))
+
+    def on_answer_note(self, message: m.AnswerNote) -> None:
+        if self.answering is not None:
+            self.answering.set_note(message.text)
+
+    def on_answer_focused(self, message: AnswerFocused) -> None:
+        """An earlier answer in focus: the pane shows that answer's sources."""
+        if message.block.refs:
+            self.query_one(SourcesPane).show(message.block.refs)
+
+    def action_focus_answers(self) -> None:
+        answers = list(self.query(AnswerBlock))
+        if answers:
+            answers[-1].focus()
 
     async def on_answer_token(self, message: m.AnswerToken) -> None:
         if self.answering is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from engine.answer import Answer, Answerer, Context
 from engine.errors import DocsightError
 from engine.llm_server import ensure_server
-from tui.messages import AnswerResult, ConversationInfo, SourceRef
+from tui.messages import AnswerResult, ConversationInfo, QuoteRef, SentenceRef, SourceRef
 
 ModelSink = Callable[[str, "bool | None"], None]
 
@@ -56,8 +56,30 @@ def ref_from_json(entry: dict[str, Any], known: dict[int, Context]) -> SourceRef
     )
 
 
+def quote_refs(document: dict[str, Any]) -> list[QuoteRef]:
+    refs = []
+    for entry in document.get("quote") or []:
+        ref = SourceRef(0, str(entry["path"]), entry.get("start_line"), entry.get("end_line"),
+                        entry.get("page"))  # fmt: skip
+        refs.append(QuoteRef(str(entry["text"]), int(entry["n"]), ref.where))
+    return refs
+
+
+def sentence_refs(document: dict[str, Any]) -> list[SentenceRef]:
+    return [
+        SentenceRef(
+            str(entry["text"]),
+            tuple(int(n) for n in entry.get("citations") or []),
+            str(entry.get("by") or "model"),
+            not entry.get("unsupported"),
+        )
+        for entry in document.get("sentences") or []
+    ]
+
+
 def result_from(question: str, document: dict[str, Any], contexts: list[Context]) -> AnswerResult:
     known = {context.n: context for context in contexts}
+    relevance = document.get("relevance")
     return AnswerResult(
         question,
         answer=str(document.get("answer", "")),
@@ -68,6 +90,12 @@ def result_from(question: str, document: dict[str, Any], contexts: list[Context]
         sources=[ref_from_json(entry, known) for entry in document.get("sources", [])],
         conversation_id=document.get("conversation_id"),
         model=str(document.get("model") or ""),
+        quote=quote_refs(document),
+        sentences=sentence_refs(document),
+        declined=bool(document.get("declined")),
+        followup=bool(document.get("followup")),
+        relevance=float(relevance) if relevance is not None else None,
+        indexing=str(document.get("indexing") or ""),
     )
 
 
@@ -111,7 +139,14 @@ class Answers:
         on_sources: Callable[[list[SourceRef]], None],
         on_token: Callable[[str], None],
         cancel: threading.Event,
+        on_quote: Callable[[list[QuoteRef], bool, str], None] | None = None,
     ) -> AnswerResult:
+        def quoted(answer: Answer) -> None:
+            if on_quote is not None:
+                on_quote(
+                    quote_refs({"quote": answer.quote_json()}), answer.followup, answer.indexing
+                )
+
         result: Answer = self.answerer.ask(
             question,
             prefixes=prefixes,
@@ -119,14 +154,15 @@ class Answers:
             on_contexts=lambda contexts: on_sources(
                 [ref_from_context(c) for c in reversed(contexts)]
             ),
+            on_quote=quoted,
             on_token=on_token,
             on_state=lambda line: self._on_state(line, None),
             cancel=cancel,
         )
         if result.generated:
             self._on_state(f"{result.model}: ready", True)
-        elif result.reason and result.contexts:
-            self._on_state(f"unavailable: {result.reason}", False)
+        elif result.reason and result.contexts and not result.declined:
+            self._on_state(f"unavailable: {result.reason}", False)  # the model failed
         return result_from(question, result.as_json(), result.contexts)
 
     def passages_only(

@@ -1,13 +1,13 @@
 """What the app asks of docsight, as one blocking interface the thread workers call.
 
 `Backend` is the protocol the screens rely on; `EngineBackend` is the real one, a thin
-client of the `Engine` facade (and of the watcher and the answer API). Tests hand the app a
+client of the folder's `LiveIndex` (an `Engine` this app owns, or the docsight process
+that owns the index) and of the answer API. Tests hand the app a
 stand-in with fixed data for snapshots; behaviour tests use `EngineBackend`.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +16,15 @@ from typing import Any, Protocol
 from engine.config import Settings
 from engine.embed import Embedder
 from engine.errors import DocsightError
-from tui.messages import AnswerResult, ConversationInfo, FileState, SourceRef, SourceText
+from engine.live import LiveIndex
+from tui.messages import (
+    AnswerResult,
+    ConversationInfo,
+    FileState,
+    QuoteRef,
+    SourceRef,
+    SourceText,
+)
 from tui.widgets import source_text
 from tui.widgets.answers import Answers
 
@@ -24,8 +32,7 @@ EventSink = Callable[[object], None]
 ModelSink = Callable[[str, "bool | None"], None]
 RefsSink = Callable[[list[SourceRef]], None]
 TokenSink = Callable[[str], None]
-
-log = logging.getLogger(__name__)
+QuoteSink = Callable[[list[QuoteRef], bool, str], None]  # quote, follow-up, indexing note
 
 
 class IndexNotOpen(DocsightError):
@@ -53,6 +60,7 @@ class Backend(Protocol):
         on_sources: RefsSink,
         on_token: TokenSink,
         cancel: threading.Event,
+        on_quote: QuoteSink | None = None,
     ) -> AnswerResult: ...
     def conversations(self) -> list[ConversationInfo]: ...
     def conversation(self, conversation_id: str) -> list[AnswerResult]: ...
@@ -61,7 +69,8 @@ class Backend(Protocol):
 
 
 class EngineBackend:
-    """The real thing: an `Engine` opened in a worker, its watcher, the answer API."""
+    """The real thing: the folder's live index (owned here, or served by another docsight
+    and taken over when that one exits) and the answer API over it."""
 
     def __init__(
         self,
@@ -76,18 +85,16 @@ class EngineBackend:
         self.data_dir = data_dir
         self.config_path = config_path
         self._embedder = embedder
-        self._engine: Any = None
-        self._watcher: Any = None
-        self._server: Any = None
+        self._index: LiveIndex | None = None
         self._answers: Answers | None = None
         self._stop = threading.Event()
-        self._life = threading.Lock()  # held to open, start watching, sync here, close
+        self._life = threading.Lock()  # held to open, start watching, close
 
     @property
-    def engine(self) -> Any:
-        if self._engine is None:
+    def engine(self) -> LiveIndex:
+        if self._index is None:
             raise IndexNotOpen()
-        return self._engine
+        return self._index
 
     @property
     def answer_api(self) -> Answers:
@@ -96,59 +103,40 @@ class EngineBackend:
         return self._answers
 
     def open(self) -> dict[str, Any]:
-        from engine.engine import Engine
-
         with self._life:  # a close() meanwhile waits for the open, then undoes it
             if self._stop.is_set():
                 raise RuntimeError("docsight is closing")
-            self._engine = Engine(
+            index = LiveIndex(
                 self.folder,
                 self.settings,
                 self.data_dir,
                 embedder=self._embedder,
                 config_path=self.config_path,
             )
-            self._answers = Answers(self._engine, self.data_dir)
-            return dict(self._engine.status())
+            index.open()
+            self._index = index
+            self._answers = Answers(index, self.data_dir)
+            return self.status()
 
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
         """Sweep the folder, then follow it; (False, why) when it cannot follow it.
 
         While the app owns the index it also serves it, so `docsight search` in another
-        terminal answers meanwhile (Milvus Lite lets only one process open an index)."""
-        from engine.watch import Watcher
-
+        terminal answers meanwhile (Milvus Lite lets only one process open an index); while
+        another docsight owns it, the app follows that one's events."""
         with self._life:
             if self._stop.is_set():
                 return False, "docsight is closing"
-            self._watcher = Watcher(self.engine, on_event)
-            self._watcher.start(sweep=True)
-            self._server = self._serve()
-        self.engine.embedder  # noqa: B018 - load the encoder now, not at the first question
+            self.engine.start(on_event)
         return True, ""
 
-    def _serve(self) -> Any:
-        from engine.serve import OwnerServer
-
-        server = OwnerServer(self.engine)
-        try:
-            server.start()
-        except OSError as error:  # a socket path over the 108-byte limit, a read-only dir
-            log.warning("not serving other docsight processes: %s", error)
-            return None
-        return server
-
     def sync(self, on_event: EventSink) -> None:
-        """A full sync now: through the watcher when it runs, else in this thread."""
-        if self._watcher is not None:
-            self._watcher.request_full_sync()
-            return
-        with self._life:
-            if not self._stop.is_set():
-                self.engine.sync(on_event=on_event, cancel=self._stop)
+        """A full sync now, by whoever owns the index."""
+        self.engine.request_sync(on_event)
 
     def status(self) -> dict[str, Any]:
-        return dict(self.engine.status())
+        """The index status, and `served_by`: the owner's pid while this app is a client."""
+        return {**self.engine.status(), "served_by": self.engine.served_by}
 
     def file_states(self) -> dict[str, FileState]:
         from tui.widgets.engine_adapter import file_states
@@ -169,9 +157,10 @@ class EngineBackend:
         on_sources: RefsSink,
         on_token: TokenSink,
         cancel: threading.Event,
+        on_quote: QuoteSink | None = None,
     ) -> AnswerResult:
         return self.answer_api.ask(
-            question, prefixes, conversation_id, on_sources, on_token, cancel
+            question, prefixes, conversation_id, on_sources, on_token, cancel, on_quote
         )
 
     def conversations(self) -> list[ConversationInfo]:
@@ -185,15 +174,11 @@ class EngineBackend:
 
     def close(self) -> None:
         """Stop watching and serving, then release the index. Safe to call twice, from any
-        thread; waits for an open or a sync in progress (a sync stops between two files)."""
+        thread; waits for an open in progress (a sync stops between two files)."""
         self._stop.set()
         with self._life:
-            if self._watcher is not None:
-                self._watcher.stop()
-            if self._server is not None:
-                self._server.stop()
             if self._answers is not None:
                 self._answers.close()
-            if self._engine is not None:
-                self._engine.close()
-            self._watcher = self._server = self._answers = self._engine = None
+            if self._index is not None:
+                self._index.close()
+            self._answers = self._index = None

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from tui.messages import AnswerResult, SourceRef
+from tui.messages import AnswerResult, OpenSource, QuoteRef, SourceRef
 from tui.widgets.safe import clean, snippet
+
+BY = {"attribution": "  cited by docsight", "quote": "  quoted"}
 
 
 def citation_lines(refs: list[SourceRef], with_text: bool = False) -> Text:
+    """`[1] guide/keys.md:40-58  quoted`: who placed each citation is shown (the model
+    when nothing is said)."""
     text = Text(end="")
     for ref in refs:
         if text:
@@ -21,40 +27,112 @@ def citation_lines(refs: list[SourceRef], with_text: bool = False) -> Text:
         text.append(clean(ref.where))
         if with_text:
             text.append(f'  "{snippet(ref.text, 48)}"', style="dim")
+        elif ref.by in BY:
+            text.append(BY[ref.by], style="italic")
         elif ref.heading:
             text.append(f"  {clean(ref.heading)}", style="dim")
     return text
 
 
+def quote_text(quote: list[QuoteRef]) -> Text:
+    """The quote, visibly a quote: a bar, the sentences as written, where they are."""
+    text = Text("quoted from the sources", style="dim italic", end="")
+    for line in quote:
+        text.append("\n")
+        text.append(clean(line.text))
+        text.append(f" [{line.n}]", style="bold")
+        text.append(f"  {clean(line.where)}", style="dim")
+    return text
+
+
+def checked_markdown(result: AnswerResult) -> str:
+    """The model's sentences as checked: their citations as docsight placed them, and a
+    mark on each sentence no passage supports."""
+    parts = []
+    for sentence in result.sentences:
+        text = clean(sentence.text)
+        marks = "".join(f"[{n}]" for n in sentence.citations)
+        if marks:
+            end = len(text.rstrip(".!?:"))
+            text = f"{text[:end]} {marks}{text[end:]}"
+        if not sentence.supported:
+            text = f"{text} {UNSUPPORTED}"
+        parts.append(text)
+    return " ".join(parts)
+
+
+UNSUPPORTED = "⚠ *not in the sources*"
+
+
 def outcome_note(result: AnswerResult) -> Text:
     """Why an answer is missing or short, in one line (empty when all went well)."""
-    if not result.generated:
+    notes = []
+    if result.followup:
+        notes.append("Taken as a follow-up of the previous question.")
+    if result.indexing:
+        notes.append(f"Answered from what is indexed so far: {clean(result.indexing)}.")
+    if result.declined:
+        best = f" (best match {result.relevance:.2f})" if result.relevance is not None else ""
+        notes.append(f"The documents do not seem to answer this{best}. The nearest passages:")
+    elif not result.generated:
         why = f"No answer generated: {clean(result.reason or 'no model available')}."
-        more = " The closest passages:" if result.sources else " Nothing in the index matched."
-        return Text(why + more, style="yellow", end="")
-    if result.incomplete:
+        if result.quote:
+            more = " The quote above is what the sources say."
+        else:
+            more = " The closest passages:" if result.sources else " Nothing in the index matched."
+        notes.append(why + more)
+    elif result.incomplete:
         reason = f": {clean(result.reason)}" if result.reason else ""
-        return Text(f"(answer incomplete{reason})", style="yellow", end="")
-    return Text("", end="")
+        notes.append(f"(answer incomplete{reason})")
+    unsupported = sum(not s.supported for s in result.sentences)
+    if unsupported:
+        notes.append(f"{unsupported} sentence(s) not supported by the sources (marked ⚠).")
+    style = "yellow" if result.declined or not result.generated or unsupported else "dim"
+    return Text(" ".join(notes), style=style, end="")
 
 
-class AnswerBlock(Vertical):
-    """One answer: streamed Markdown, then its citations and a note when it fell short."""
+class AnswerFocused(Message):
+    """An answer got the focus: the sources pane shows that answer's sources."""
+
+    def __init__(self, block: AnswerBlock) -> None:
+        super().__init__()
+        self.block = block
+
+
+class AnswerBlock(Vertical, can_focus=True):
+    """One answer: the quote, the streamed Markdown, its citations and a note. Focused, its
+    number keys open its own sources (an earlier answer's, not the latest one's)."""
+
+    BINDINGS = [
+        *[Binding(str(n), f"open({n})", f"Source {n}", show=False) for n in range(1, 10)],
+        Binding("up", "step(-1)", "Earlier answer", show=False),
+        Binding("down", "step(1)", "Later answer", show=False),
+    ]
 
     def __init__(self) -> None:
         super().__init__(classes="answer")
         self._stream: MarkdownStream | None = None
         self.text = ""
         self.done = False
+        self.refs: list[SourceRef] = []
 
     def compose(self) -> ComposeResult:
+        yield Static(classes="answer-quote")
         yield Markdown(classes="answer-body", open_links=False)
         yield Static("searching...", classes="answer-note")
         yield Static(classes="answer-citations")
 
+    def on_mount(self) -> None:
+        self.query_one(".answer-quote", Static).display = False
+
     @property
     def body(self) -> Markdown:
         return self.query_one(".answer-body", Markdown)
+
+    def show_quote(self, quote: list[QuoteRef]) -> None:
+        box = self.query_one(".answer-quote", Static)
+        box.display = bool(quote)
+        box.update(quote_text(quote))
 
     async def write(self, fragment: str) -> None:
         if self._stream is None:
@@ -68,8 +146,8 @@ class AnswerBlock(Vertical):
         self.query_one(".answer-note", Static).update(Text(note, style="dim"))
 
     async def finish(self, result: AnswerResult | None) -> None:
-        """The stream ended: the final text (with the markers docsight attributed), the
-        citations, and a note when the answer fell short."""
+        """The stream ended: the checked text (docsight's citations, unsupported sentences
+        marked), the citations, and a note when the answer fell short."""
         stream, self._stream = self._stream, None
         if stream is not None:
             await stream.stop()
@@ -77,26 +155,42 @@ class AnswerBlock(Vertical):
             failed = Text("(the answer failed; see the notification)", style="red")
             self.query_one(".answer-note", Static).update(failed)
         else:
-            final = clean(result.answer) if result.generated else ""
-            if final and final != self.text:
-                self.text = final
-                await self.body.update(final)
-            self._show_outcome(result)
+            await self.show(result)
         self.done = True
 
     async def show(self, result: AnswerResult) -> None:
-        """A finished answer (a resumed conversation): no streaming."""
-        self.text = clean(result.answer) if result.generated else ""
-        await self.body.update(self.text)
-        self._show_outcome(result)
+        """A finished answer (also a resumed conversation: no streaming)."""
+        self.refs = result.refs
+        self.show_quote(result.quote)
+        final = checked_markdown(result) if result.sentences else ""
+        if final != self.text:
+            self.text = final
+            await self.body.update(final)
+        self.body.display = bool(final)
+        self.query_one(".answer-note", Static).update(outcome_note(result))
+        cited = result.citations if result.citations else result.sources
+        self.query_one(".answer-citations", Static).update(
+            citation_lines(cited, with_text=not result.citations)
+        )
         self.done = True
 
-    def _show_outcome(self, result: AnswerResult) -> None:
-        self.query_one(".answer-note", Static).update(outcome_note(result))
-        cited = result.citations if result.generated else result.sources
-        self.query_one(".answer-citations", Static).update(
-            citation_lines(cited, with_text=not result.generated)
-        )
+    def on_focus(self) -> None:
+        self.post_message(AnswerFocused(self))
+
+    def action_open(self, n: int) -> None:
+        """Open this answer's source [n]."""
+        for index, ref in enumerate(self.refs):
+            if ref.n == n:
+                self.post_message(OpenSource(self.refs, index))
+                return
+        self.app.bell()
+
+    def action_step(self, step: int) -> None:
+        blocks = list(self.screen.query(AnswerBlock))
+        index = blocks.index(self) + step
+        if 0 <= index < len(blocks):
+            blocks[index].focus()
+            blocks[index].scroll_visible()
 
 
 HINT = Text(

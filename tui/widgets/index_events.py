@@ -40,6 +40,8 @@ def next_state(state: IndexState, event: object, clock: SyncClock, live: bool) -
         return state.but(phase="watching" if live else "idle", chunks=chunks, rate=None)
     if isinstance(event, ev.WatcherDegraded):
         return state.but(degraded=event.reason)
+    if isinstance(event, ev.OwnerChanged):
+        return state.but(served_by=event.served_by, degraded="")
     return state
 
 

@@ -25,6 +25,8 @@ def index_text(state: IndexState) -> Text:
     else:
         text.append(f"{state.files} files · {state.chunks} chunks · ")
         text.append("watching" if state.phase == "watching" else "not watching")
+    if state.served_by and state.phase != "failed":
+        text.append(f" · served by pid {state.served_by}", style="dim")
     if state.degraded:
         text.append(" · ")
         text.append(f"watcher degraded: {clean(state.degraded)}", style="yellow")

@@ -1,0 +1,160 @@
+"""Answers a person can trust, whatever the model: the quote first, every sentence checked
+against the passages it cites, a question the folder cannot answer declined, follow-ups
+only when they are follow-ups. Real Milvus Lite, the real MiniLM and, where a model
+answers, the real llama.cpp server with SmolLM2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.answer import Answer, Answerer, check_answer
+from engine.claims import facts_of, holds
+from engine.config import Settings
+from engine.embed import make_embedder
+from engine.engine import Engine
+from engine.errors import LLMUnavailable
+from engine.llm import Endpoint
+from engine.llm_server import stop_server
+from tests.helpers import open_engine
+
+CONFIG_MD = """\
+# Client settings
+
+The cache holds 4 MB by default and is cleared at every restart.
+
+## Retries
+
+The client retries 100 times before it gives up on a server.
+Each retry waits 30 seconds longer than the one before.
+"""
+GARDEN_MD = "# Garden\n\nWater the tomatoes every evening in July.\nPick them when red.\n"
+
+
+@pytest.fixture
+def facts(tmp_path: Path) -> Path:
+    root = tmp_path / "facts"
+    root.mkdir()
+    (root / "client.md").write_text(CONFIG_MD)
+    (root / "garden.md").write_text(GARDEN_MD)
+    return root
+
+
+@pytest.fixture
+def engine(facts: Path, tmp_path: Path) -> Iterator[Engine]:
+    with open_engine(facts, tmp_path / "data", make_embedder(Settings().embedding)) as opened:
+        opened.sync()
+        yield opened
+    stop_server(tmp_path / "data")  # never leave a model server behind
+
+
+def no_model(say: object, cancel: object) -> Endpoint:
+    raise LLMUnavailable("no model in this test")
+
+
+def quote_only(engine: Engine, tmp_path: Path) -> Answerer:
+    return Answerer(
+        Settings(), engine.search, no_model, tmp_path / "c.sqlite", folder=engine.folder
+    )
+
+
+def test_the_quote_is_the_sentence_that_answers_at_its_exact_line(
+    engine: Engine, tmp_path: Path
+) -> None:
+    answerer = quote_only(engine, tmp_path)
+    result = answerer.ask("how many times does the client retry a server?")
+    answerer.close()
+    assert not result.generated  # no model: the quote is the answer
+    [quote] = result.as_json()["quote"]
+    assert quote["path"] == "client.md" and quote["start_line"] == quote["end_line"] == 7
+    assert quote["text"] == "The client retries 100 times before it gives up on a server."
+    assert result.answer == f"> {quote['text']} [{quote['n']}]"
+    assert {"n": quote["n"], "by": "quote"}.items() <= result.citations[0].items()
+
+
+def test_the_quote_comes_before_the_model_and_every_figure_is_checked(
+    engine: Engine, tmp_path: Path
+) -> None:
+    events: list[str] = []
+    answerer = engine.answerer()
+    result = answerer.ask(
+        "How big is the cache by default?",
+        on_quote=lambda answer: events.append("quote"),
+        on_token=lambda piece: events.append("token"),
+    )
+    answerer.close()
+    assert result.generated and events[0] == "quote" and "token" in events
+    assert result.quote[0].text.startswith("The cache holds 4 MB by default")
+    assert result.answer.startswith(f"> {result.quote[0].text}")
+    texts = {context.n: context.text for context in result.contexts}
+    for sentence in result.sentences:  # whatever SmolLM2 wrote: grounded, or marked
+        if sentence.supported and sentence.citations:
+            cited = " ".join(texts[n] for n in sentence.citations)
+            assert all(holds(cited, fact) for fact in facts_of(sentence.text)), sentence
+        elif not sentence.supported:
+            assert "[not in the sources]" in result.answer
+
+
+def contexts_of(engine: Engine, tmp_path: Path, question: str) -> tuple[Answer, dict[int, str]]:
+    answerer = quote_only(engine, tmp_path)
+    result = answerer.ask(question)
+    answerer.close()
+    return result, {context.n: context.text for context in result.contexts}
+
+
+def test_an_invented_figure_is_marked_unsupported(engine: Engine, tmp_path: Path) -> None:
+    result, passages = contexts_of(engine, tmp_path, "how big is the cache?")
+    client = next(n for n, text in passages.items() if "4 MB" in text)
+    [wrong] = check_answer(f"The cache holds 40 MB by default [{client}].", passages, None)
+    assert not wrong.supported and wrong.citations == [] and wrong.missing == ["40 MB"]
+    [unit] = check_answer(f"Each retry waits 30 minutes longer [{client}].", passages, None)
+    assert not unit.supported  # the page says seconds
+    [right] = check_answer(f"The cache holds 4 MB [{client}].", passages, None)
+    assert right.supported and right.citations == [client] and right.by == "model"
+
+
+def test_a_wrong_marker_is_moved_to_the_passage_that_supports_it(
+    engine: Engine, tmp_path: Path
+) -> None:
+    result, passages = contexts_of(engine, tmp_path, "how often do I water tomatoes and retry?")
+    garden = next(n for n, text in passages.items() if "tomatoes" in text)
+    client = next(n for n, text in passages.items() if "100 times" in text)
+    [moved] = check_answer(f"The client retries 100 times [{garden}].", passages, None)
+    assert moved.supported and moved.citations == [client] and moved.by == "attribution"
+    [unmarked] = check_answer("The client retries 100 times.", passages, None)
+    assert unmarked.citations == [client] and unmarked.by == "attribution"
+    [orphan] = check_answer(f"Lima [{garden}].", passages, None)  # a bare claim, nothing to check
+    assert not orphan.supported and orphan.citations == []
+
+
+def test_a_question_the_folder_cannot_answer_is_declined(engine: Engine, tmp_path: Path) -> None:
+    answerer = engine.answerer()
+    result = answerer.ask("what is the capital of Peru?")
+    answerer.close()
+    assert result.declined and not result.generated and not result.quote
+    assert result.relevance < Settings().retrieval.min_relevance
+    assert "do not seem to answer" in result.answer and result.sources  # nearest passages
+    assert result.citations == []
+
+
+def test_unrelated_questions_in_one_chat_retrieve_their_own_sources(
+    engine: Engine, tmp_path: Path
+) -> None:
+    queries: list[str] = []
+
+    def search(query: str, k: int, prefixes: object) -> list[object]:
+        queries.append(query)
+        return engine.search(query, k, prefixes)  # type: ignore[arg-type]
+
+    answerer = Answerer(Settings(), search, no_model, tmp_path / "c.sqlite")  # type: ignore[arg-type]
+    first = answerer.ask("how many times does the client retry?")
+    second = answerer.ask(
+        "when should I water the tomatoes?", conversation_id=first.conversation_id
+    )
+    third = answerer.ask("and how often?", conversation_id=first.conversation_id)
+    answerer.close()
+    assert not second.followup and queries[1] == "when should I water the tomatoes?"
+    assert second.quote[0].path == "garden.md" and first.quote[0].path == "client.md"
+    assert third.followup and queries[-1] == "when should I water the tomatoes?\nand how often?"

@@ -1,0 +1,81 @@
+"""`docsight eval DIR QUESTIONS.jsonl`: how well search finds the answers on this folder."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from engine.evaluate import DEPTH, evaluate, read_questions, report
+from engine.types import Hit
+from tui.cli import common_options, print_json
+from tui.commands_index import open_engine, owner_client, sync_with_progress
+from tui.widgets.safe import clean as visible
+
+EXAMPLE = """\
+QUESTIONS.jsonl holds one JSON object per line, for example
+  {"question": "how often is the key rotated?", "path": "ops/keys.md", "phrase": "every 90 days"}
+optionally with "id", "also" (other files stating the same) and "answer" (a regex).
+"""
+
+
+def register(subparsers: Any) -> None:
+    evaluation = subparsers.add_parser(
+        "eval",
+        parents=[common_options()],
+        help="measure retrieval on your own questions",
+        description="Measure search on QUESTIONS: hit@1, hit@5, MRR, nDCG@10 and the misses.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluation.add_argument("dir", metavar="DIR", help="the indexed folder")
+    evaluation.add_argument("questions", metavar="QUESTIONS", type=Path, help="a .jsonl file")
+    evaluation.add_argument("--json", action="store_true", help="print one JSON document")
+    evaluation.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    questions = read_questions(args.questions)
+    with ExitStack() as stack:
+        client = owner_client(args)
+        if client is not None:
+            stack.callback(client.close)
+
+            def search(query: str) -> list[Hit]:
+                return client.search(query, DEPTH, [])
+        else:
+            engine = stack.enter_context(open_engine(args))
+            if not engine.status()["indexed"]:
+                sync_with_progress(engine)
+
+            def search(query: str) -> list[Hit]:
+                return engine.search(query, DEPTH)
+
+        document = report(evaluate(questions, search))
+    document["seconds"] = round(time.monotonic() - started, 3)
+    if args.json:
+        print_json(document)
+    else:
+        print_report(document)
+    return 0
+
+
+def print_report(document: dict[str, Any]) -> None:
+    print(
+        f"{document['questions']} questions: hit@1 {document['hit_at_1']:.2f}  "
+        f"hit@5 {document['hit_at_5']:.2f}  MRR {document['mrr']:.2f}  "
+        f"nDCG@10 {document['ndcg_at_10']:.2f}"
+    )
+    if document["misses"]:
+        print("\nfirst hit not the answer:")
+    for miss in document["misses"]:
+        rank = f"rank {miss['rank']}" if miss["rank"] else f"not in the first {DEPTH}"
+        expected = miss["expected"]
+        print(f"  {visible(miss['id'])}: {visible(miss['question'])}  ({rank})")
+        print(f'    expected {visible(expected["path"])}: "{visible(expected["phrase"])}"')
+        for found in miss["found"]:
+            where = f"{found['path']}:{found['start_line']}-{found['end_line']}"
+            print(f"    found    {visible(where)}  {found['score']:.2f}")
