@@ -17,7 +17,8 @@ Configurations, all on one index per corpus:
   remote        (--remote URL) hybrid rescored by a cross-encoder at URL/v1/rerank
 
 usage: bench/retrieval.py [--corpus docs --corpus git] [--split dev|test|all]
-                          [--data DIR] [--remote URL --remote-model NAME]
+                          [--data DIR] [--chunk-size N]
+                          [--remote URL --remote-model NAME]
 """
 
 from __future__ import annotations
@@ -115,10 +116,16 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any
     items = questions(name, args.split)
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
+    settings = Settings()
+    if args.chunk_size:  # the overlap keeps the default's proportion
+        size = args.chunk_size
+        settings = replace(
+            settings, index=replace(settings.index, chunk_size=size, chunk_overlap=size // 10)
+        )
     try:
-        engine = Engine(folder, Settings(), data)
+        engine = Engine(folder, settings, data)
     except RebuildNeeded:  # a kept --data dir from before a chunker change
-        engine = Engine(folder, Settings(), data, rebuild=True)
+        engine = Engine(folder, settings, data, rebuild=True)
     with engine:
         started_wall, started_cpu = time.perf_counter(), time.process_time()
         report = engine.sync()
@@ -128,6 +135,7 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any
         )
         result: dict[str, Any] = {
             "questions": len(items),
+            "chunk_size": settings.index.chunk_size,
             "chunks": report.chunks_total,
             "chunks_embedded": report.chunks_embedded,
             "index_wall_s": round(index_wall, 1),
@@ -146,6 +154,7 @@ def main() -> None:
     parser.add_argument(
         "--data", type=Path, help="keep corpora and indexes here (reruns reuse them)"
     )
+    parser.add_argument("--chunk-size", type=int, default=0, help="index.chunk_size to use")
     parser.add_argument("--remote", default="", help="a /v1/rerank server to compare")
     parser.add_argument("--remote-model", default="")
     args = parser.parse_args()

@@ -25,6 +25,7 @@ from engine.errors import DocsightError, LLMUnavailable
 from engine.llm import ChatClient, Endpoint, GenerationBroken
 from engine.prompt import PASSAGE_CHARS, SAFETY_TOKENS, Context, build_contexts, fit_prompt
 from engine.quote import Quote, choose_quote
+from engine.rerank import absent_names
 from engine.types import Hit
 from engine.units import split_units
 
@@ -136,15 +137,18 @@ class Answerer:
         if hooks.on_contexts:
             hooks.on_contexts(result.contexts)
         floor = self.settings.retrieval.min_relevance
+        absent = absent_names(question, result.hits)
         if not result.contexts:
             result.reason = "no indexed passage matches the question"
             result.answer = "The index holds nothing that matches this question."
-        elif result.relevance < floor:
+        elif result.relevance < floor or absent:
             result.declined = True
             result.reason = (
-                f"no passage is relevant enough (best {result.relevance:.2f}, "
-                f"needs {floor:.2f}): the folder does not seem to hold the answer"
-            )
+                f"no passage mentions {', '.join(absent)}"
+                if absent
+                else f"no passage is relevant enough (best {result.relevance:.2f}, "
+                f"needs {floor:.2f})"
+            ) + ": the folder does not seem to hold the answer"
         else:
             self._quote(result, hooks)
             result.timings["quote"] = time.monotonic() - started

@@ -88,7 +88,7 @@ def embedding_text(chunk: Chunk) -> str:
     return f"{chunk.heading}\n\n{chunk.text}" if chunk.heading else chunk.text
 
 
-def chunk_document(doc: LoadedDocument, size: int = 512, overlap: int = 51) -> list[Chunk]:
+def chunk_document(doc: LoadedDocument, size: int = 768, overlap: int = 77) -> list[Chunk]:
     # Code has no headings, and ``` in code is usually inside a string, not a fence.
     structured = doc.kind != "code"
     chunks: list[Chunk] = []

@@ -157,7 +157,8 @@ class LocalEmbedder:
         units = []
         for output, offset, own in zip(outputs, self._offsets(texts), spans, strict=True):
             length = int(_to_numpy(output["attention_mask"]).sum())
-            units.append(pool_spans(_to_numpy(output["token_embeddings"])[:length], offset, own))
+            tokens = _to_numpy(output["token_embeddings"])[:length]  # without the padding
+            units.append(pool_spans(tokens, offset[:length], own))
         return vectors, units
 
     def _offsets(self, texts: Sequence[str]) -> list[list[Span]]:

@@ -58,7 +58,7 @@ def secure_data_dir(data_dir: Path) -> None:
     Only docsight's own entries are touched: the data dir may hold other things."""
     private_dir(data_dir)
     for entry in os.scandir(data_dir):
-        if entry.name in ("indexes", "llm") and entry.is_dir(follow_symlinks=False):
+        if entry.name in ("indexes", "llm", "models") and entry.is_dir(follow_symlinks=False):
             make_private(Path(entry.path))
         elif entry.name.startswith("docsight.log") and entry.is_file(follow_symlinks=False):
             _restrict(Path(entry.path), PRIVATE_FILE)

@@ -57,12 +57,15 @@ def ensure_exported(source: Path, models_dir: Path, progress: Progress | None = 
     target = exported_dir(source, models_dir)
     if (target / DONE_FILE).is_file():
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
+    models_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _export_lock(models_dir):
         if (target / DONE_FILE).is_file():  # another process exported it while we waited
             return target
         _export(source, target, progress or (lambda done, total, step: None))
         _remove_stale(target)
+    from engine.indexes import make_private  # private like the data dir, whatever the umask
+
+    make_private(target)
     return target
 
 

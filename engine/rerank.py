@@ -41,6 +41,7 @@ IDENTIFIER = re.compile(
     r"|\b([a-z]+[A-Z][A-Za-z0-9]*)\b"  # camelCase
     r"|\b([A-Z]{2,}[A-Z0-9_]*)\b"  # UPPER_CASE
 )
+SETTING_LIKE = re.compile(r"^--?\w|\w[._]\w")
 _STOP_TEXT = """a an and are as at be by can could do does did for from had has have how i if in
 into is it its me my of on or our should so than that the their them then there these they
 this those to was we were what when where which who why will with would you your about any
@@ -71,6 +72,16 @@ def identifiers(query: str) -> list[str]:
     """What the question names exactly, lower-cased, in order, without repeats."""
     found = (next(g for g in m.groups() if g) for m in IDENTIFIER.finditer(query))
     return list(dict.fromkeys(name.lower() for name in found))
+
+
+def absent_names(query: str, hits: Sequence[Hit]) -> list[str]:
+    """The settings, options and dotted names the question names (`index.turbo_mode`,
+    --depth) that no hit holds verbatim: a question about something the folder never
+    mentions. Plain words and acronyms are left to the relevance floor (a passage may say
+    "terminal UI" where the question says TUI)."""
+    text = "\n".join(_searchable(hit) for hit in hits).lower()
+    named = [n for n in identifiers(query) if len(n) > 3 and SETTING_LIKE.search(n)]
+    return [name for name in named if " " not in name and name not in text]
 
 
 def rescore(

@@ -29,9 +29,11 @@ def exported_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exported_models: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    exported_models: Path,
 ) -> Path:
-    home = tmp_path / "_user"
+    home = tmp_path_factory.mktemp("user")  # beside tmp_path: a test may scan all of that
     (home / "data").mkdir(parents=True)
     (home / "data" / "models").symlink_to(exported_models, target_is_directory=True)
     for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,10 @@ from engine.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_defaults_match_the_seed() -> None:
+def test_defaults_match_the_seed_where_no_measurement_moved_them() -> None:
     settings = load_settings(env={})
-    assert settings.index.chunk_size == 512
-    assert settings.index.chunk_overlap == 51
+    # the seed's 512/51 ranked answers lower on both bench corpora (bench/retrieval.py)
+    assert (settings.index.chunk_size, settings.index.chunk_overlap) == (768, 77)
     assert settings.retrieval.top_k == 5
     assert (settings.llm.temperature, settings.llm.top_p) == (0.2, 0.95)
     assert settings.llm.vllm.seed == 415
@@ -105,7 +106,7 @@ def test_example_config_lists_every_key_with_its_default() -> None:
     [
         ('[index]\nbm25_analyzer = "klingon"\n', "index.bm25_analyzer", '"english"'),
         ("[index]\nchunk_size = 0\n", "index.chunk_size", "between 100 and 8000"),
-        ("[index]\nchunk_overlap = 600\n", "index.chunk_overlap", "less than index.chunk_size"),
+        ("[index]\nchunk_overlap = 800\n", "index.chunk_overlap", "less than index.chunk_size"),
         ('[index]\nexclude = ["notes/", "!"]\n', "index.exclude", "gitignore does not allow"),
         ("[index]\nmax_file_mb = -1\n", "index.max_file_mb", "more than 0"),
         ("[retrieval]\ntop_k = 0\n", "retrieval.top_k", "between 1 and 16384"),
@@ -181,11 +182,14 @@ def test_the_configuration_reference_lists_what_each_key_allows() -> None:
     from engine.config import Bounds
 
     reference = (ROOT / "docs" / "reference" / "configuration.md").read_text()
-    rows = {
-        line.split("|")[1].strip(): line.split("|")[3].strip()
-        for line in reference.splitlines()
-        if line.startswith("| ") and line.count("|") == 5
-    }
+    rows: dict[tuple[str, str], str] = {}  # (section, key) -> allowed; keys repeat
+    sections: list[str] = []
+    for line in reference.splitlines():
+        if line.startswith("## "):
+            sections = re.findall(r"\[([\w.]+)\]", line)  # "## [watch] and [tui]"
+        elif line.startswith("| ") and line.count("|") == 5:
+            for name in sections:
+                rows[(name, line.split("|")[1].strip())] = line.split("|")[3].strip()
 
     def allowed(section: object, prefix: str) -> Iterator[tuple[str, str]]:
         hints = typing.get_type_hints(type(section))
@@ -201,7 +205,9 @@ def test_the_configuration_reference_lists_what_each_key_allows() -> None:
     checked = 0
     for section in dataclasses.fields(Settings):
         for key, words in allowed(getattr(Settings(), section.name), ""):
-            row = rows.get(key, rows.get(f"{section.name}.{key}", ""))  # [watch] and [tui]
+            row = rows.get(
+                (section.name, key), rows.get((section.name, f"{section.name}.{key}"), "")
+            )
             assert row.startswith(words), (section.name, key, words)
             checked += 1
     assert checked >= 20

@@ -149,3 +149,26 @@ def test_auto_falls_back_to_torch_when_the_export_cannot_be_made(
     assert "using torch" in caplog.text
     with pytest.raises(DocsightError, match="cannot run .* on ONNX"):
         make_embedder(EmbeddingSettings(backend="onnx", onnx_dir=str(blocked)))
+
+
+def test_unit_vectors_agree_on_both_backends_in_a_batch_of_unlike_lengths(
+    torch_embedder: LocalEmbedder, onnx_embedder: LocalEmbedder
+) -> None:
+    """Each sentence's vector is pooled from its own tokens, whatever the padding of the
+    batch it was encoded in, and means what the sentence alone means."""
+    texts = [TEXTS[0] + " " + TEXTS[1], TEXTS[4], TEXTS[3]]  # 2 units, then long, then short
+    spans = [
+        [(0, len(TEXTS[0])), (len(TEXTS[0]) + 1, len(texts[0]))],
+        [(0, 80)],
+        [(0, len(TEXTS[3]))],
+    ]
+    results = [e.embed_with_units(texts, spans) for e in (torch_embedder, onnx_embedder)]
+    for (vectors, units), embedder in zip(results, (torch_embedder, onnx_embedder), strict=True):
+        assert np.allclose(vectors, embedder.embed_documents(texts), atol=1e-4)
+        assert [u.shape for u in units] == [(2, 384), (1, 384), (1, 384)]
+        query = embedder.embed_query("how often is the signing key rotated")
+        first, second = units[0] @ query
+        assert first > second + 0.2, "the key sentence, not the tomatoes, answers"
+    (_, fp32), (_, int8) = results
+    for a, b in zip(fp32, int8, strict=True):
+        assert (a * b).sum(axis=1).min() >= SAME_MODEL_MIN_COSINE

@@ -138,7 +138,7 @@ def test_a_file_deleted_while_the_sync_reads_is_simply_gone(
         (root / name).write_text(f"# {name}\n\nThe note called {name} talks about owls.\n")
 
     def delete_the_next(event: Event) -> None:
-        if isinstance(event, SyncProgress) and event.phase == "load" and event.done == 1:
+        if isinstance(event, SyncProgress) and event.phase == "index" and event.done == 1:
             (root / "b.md").unlink()  # a.md is read, b.md was scanned and hashed
 
     with open_engine(root, tmp_path / "data", minilm) as engine:

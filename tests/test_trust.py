@@ -139,6 +139,18 @@ def test_a_question_the_folder_cannot_answer_is_declined(engine: Engine, tmp_pat
     assert result.citations == []
 
 
+def test_a_setting_the_folder_never_mentions_is_declined_by_name(
+    engine: Engine, tmp_path: Path
+) -> None:
+    answerer = quote_only(engine, tmp_path)
+    result = answerer.ask("what is the default of client.cache_turbo_mode?")
+    known = answerer.ask("how many MB does the client cache hold by default?")
+    answerer.close()
+    assert result.declined and "no passage mentions client.cache_turbo_mode" in result.reason
+    assert result.sources, "the nearest passages are still shown"
+    assert not known.declined and known.quote, "a question about what is there is answered"
+
+
 def test_unrelated_questions_in_one_chat_retrieve_their_own_sources(
     engine: Engine, tmp_path: Path
 ) -> None:

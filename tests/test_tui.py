@@ -153,8 +153,9 @@ def notified(app: DocsightApp, title: str, severity: str | None = None) -> list[
 
 
 def without_markers(text: str) -> str:
-    """`text` without citation markers and with single spaces: docsight adds markers to
-    the sentences a source supports once the stream ends."""
+    """`text` without citation markers and unsupported marks, with single spaces: once the
+    stream ends, docsight's check places markers and marks what no source supports."""
+    text = text.replace("⚠ *not in the sources*", "")
     return " ".join(re.sub(r"\s*\[\d+(?:,\s*\d+)*\]", "", text).split())
 
 

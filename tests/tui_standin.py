@@ -14,8 +14,16 @@ from typing import Any
 import tui.app
 from engine import events as ev
 from tui.app import DocsightApp
-from tui.messages import AnswerResult, ConversationInfo, FileState, SourceRef, SourceText
-from tui.widgets.backend import EventSink, ModelSink, RefsSink, TokenSink
+from tui.messages import (
+    AnswerResult,
+    ConversationInfo,
+    FileState,
+    QuoteRef,
+    SentenceRef,
+    SourceRef,
+    SourceText,
+)
+from tui.widgets.backend import EventSink, ModelSink, QuoteSink, RefsSink, TokenSink
 from tui.widgets.source_text import SourceUnreadable
 
 KEYS_MD = """\
@@ -82,6 +90,15 @@ ANSWER = (
     "The old key stays valid for the grace period [1]; revoke a leaked key at once [2]."
 )
 
+QUOTE = [QuoteRef("Rotate the signing key every 90 days:", 1, "guide/keys.md:7")]
+
+# The answer as docsight's check leaves it (markers out of the text, in `citations`): the
+# second sentence's marker was placed by docsight, the last names a flag no passage has.
+SENTENCES = [
+    SentenceRef("Rotate the signing key **every 90 days**:", (1,)),
+    SentenceRef("The old key stays valid for the grace period.", (1,), "attribution"),
+    SentenceRef("Pass --force to skip the grace period.", (), "model", supported=False),
+]
 CONVERSATIONS = [
     ConversationInfo("c2", "How do I rotate the signing key?", 2),
     ConversationInfo("c1", "Where do backups go?", 1),
@@ -108,7 +125,7 @@ class StandInBackend:
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
         if self.syncing:  # a sync in its embedding phase, too young to have a rate
             on_event(ev.SyncStarted("full"))
-            on_event(ev.SyncProgress("embed", 120, 900))
+            on_event(ev.SyncProgress("index", 120, 900, 300, 2000))
             on_event(ev.FileIndexed("guide/keys.md", 3, 3, True))
         return True, ""
 
@@ -144,14 +161,21 @@ class StandInBackend:
         on_sources: RefsSink,
         on_token: TokenSink,
         cancel: threading.Event,
+        on_quote: QuoteSink | None = None,
     ) -> AnswerResult:
         self.asked.append((question, prefixes, conversation_id))
         refs = [ROTATE, REVOKE, BACKUP]
         on_sources(refs)
+        if on_quote is not None:
+            on_quote(QUOTE, False, "")
         if not self.model_ready:
             unanswered = [SourceRef(**{**r.__dict__, "cited": False}) for r in refs]
             return AnswerResult(
-                question, reason="connection refused", sources=unanswered, conversation_id="c3"
+                question,
+                reason="connection refused",
+                sources=unanswered,
+                conversation_id="c3",
+                quote=QUOTE,
             )
         return self._stream(question, on_token, cancel)
 
@@ -173,6 +197,8 @@ class StandInBackend:
             sources=[BACKUP],
             conversation_id="c3",
             model="SmolLM2-135M",
+            quote=QUOTE,
+            sentences=[] if cancel.is_set() else SENTENCES,
         )
 
     def conversations(self) -> list[ConversationInfo]:

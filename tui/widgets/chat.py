@@ -162,7 +162,12 @@ class AnswerBlock(Vertical, can_focus=True):
         """A finished answer (also a resumed conversation: no streaming)."""
         self.refs = result.refs
         self.show_quote(result.quote)
-        final = checked_markdown(result) if result.sentences else ""
+        if result.sentences:
+            final = checked_markdown(result)
+        elif result.generated and not result.quote:  # a saved turn: its text as composed
+            final = clean(result.answer)
+        else:
+            final = ""
         if final != self.text:
             self.text = final
             await self.body.update(final)
