@@ -143,7 +143,7 @@ class RetrievalSettings:
     """An OpenAI-style server with /v1/rerank (vLLM serving a cross-encoder) for "remote"."""
     rerank_model: str = ""
     """The cross-encoder's name on that server."""
-    min_relevance: float = bounded(0.3, 0, 1)
+    min_relevance: float = bounded(0.4, 0, 1)
     """Below this relevance (0-1) of the best passage, an answer says the folder does not
     seem to hold one, shows the nearest passages and generates nothing."""
 
