@@ -17,7 +17,7 @@ Configurations, all on one index per corpus:
   remote        (--remote URL) hybrid rescored by a cross-encoder at URL/v1/rerank
 
 usage: bench/retrieval.py [--corpus docs --corpus git] [--split dev|test|all]
-                          [--data DIR] [--chunk-size N]
+                          [--data DIR] [--chunk-size N] [--analyzer NAME] [--no-seed]
                           [--remote URL --remote-model NAME]
 """
 
@@ -122,6 +122,8 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any
         settings = replace(
             settings, index=replace(settings.index, chunk_size=size, chunk_overlap=size // 10)
         )
+    if args.analyzer:
+        settings = replace(settings, index=replace(settings.index, bm25_analyzer=args.analyzer))
     try:
         engine = Engine(folder, settings, data)
     except RebuildNeeded:  # a kept --data dir from before a chunker change
@@ -136,12 +138,14 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any
         result: dict[str, Any] = {
             "questions": len(items),
             "chunk_size": settings.index.chunk_size,
+            "bm25_analyzer": settings.index.bm25_analyzer,
             "chunks": report.chunks_total,
             "chunks_embedded": report.chunks_embedded,
             "index_wall_s": round(index_wall, 1),
             "index_cpu_s": round(index_cpu, 1),
         }
-        result["seed"] = seed_row(engine, folder, items, data)
+        if not args.no_seed:
+            result["seed"] = seed_row(engine, folder, items, data)
         result.update(docsight_rows(engine, items, args.remote, args.remote_model))
         result["model"] = engine.embedder.model_id
     return result
@@ -155,6 +159,8 @@ def main() -> None:
         "--data", type=Path, help="keep corpora and indexes here (reruns reuse them)"
     )
     parser.add_argument("--chunk-size", type=int, default=0, help="index.chunk_size to use")
+    parser.add_argument("--analyzer", choices=["standard", "english"], help="BM25 analyzer")
+    parser.add_argument("--no-seed", action="store_true", help="leave out the seed's row")
     parser.add_argument("--remote", default="", help="a /v1/rerank server to compare")
     parser.add_argument("--remote-model", default="")
     args = parser.parse_args()
