@@ -58,10 +58,10 @@ def engine(folder: Path, tmp_path: Path, embedder: CountingEmbedder) -> Iterator
 
 
 def fresh_snapshot(
-    folder: Path, tmp_path: Path, embedder: CountingEmbedder
+    folder: Path, tmp_path: Path, embedder: CountingEmbedder, settings: Settings | None = None
 ) -> list[tuple[object, ...]]:
     data = tmp_path / f"fresh-{time.monotonic_ns()}"
-    with open_engine(folder, data, embedder) as fresh:
+    with open_engine(folder, data, embedder, settings) as fresh:
         fresh.sync()
         return snapshot(fresh)
 
@@ -377,11 +377,17 @@ def test_repair_of_rows_milvus_lost_or_doubled_ends_equal_to_a_fresh_index(
 # usable while it builds ------------------------------------------------------------------
 TOPICS = ("backup", "billing", "canary", "dns", "email", "firewall", "gpu", "helm")
 TOPICS += ("inventory", "jobs", "kafka", "ldap")
+# The chunk size the batch sizes below are counted in (the batching, not the default size,
+# is what these tests are about).
+SMALL_CHUNKS = replace(
+    Settings(), index=replace(Settings().index, chunk_size=512, chunk_overlap=51)
+)
 
 
 @pytest.fixture
 def big_folder(tmp_path: Path) -> Path:
-    """Twelve handbooks of 12 chunks: three batches (3 files, 6, the last 3)."""
+    """Twelve handbooks of 12 chunks (at SMALL_CHUNKS): three batches (3 files, 6, the
+    last 3)."""
     root = tmp_path / "big"
     root.mkdir()
     for topic in TOPICS:
@@ -393,7 +399,7 @@ def test_a_first_index_is_searchable_and_counted_while_it_builds(
     big_folder: Path, tmp_path: Path, embedder: CountingEmbedder
 ) -> None:
     seen: dict[str, object] = {}
-    with open_engine(big_folder, tmp_path / "data", embedder) as engine:
+    with open_engine(big_folder, tmp_path / "data", embedder, SMALL_CHUNKS) as engine:
         indexed: list[str] = []
 
         def on_event(event: object) -> None:
@@ -429,7 +435,7 @@ def test_a_crash_between_batches_loses_at_most_the_batch_in_flight(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = tmp_path / "data"
-    with open_engine(big_folder, data, embedder) as engine:
+    with open_engine(big_folder, data, embedder, SMALL_CHUNKS) as engine:
         calls = {"n": 0}
         original = engine.catalog.set_sync_state
 
@@ -444,7 +450,7 @@ def test_a_crash_between_batches_loses_at_most_the_batch_in_flight(
             engine.sync()
         monkeypatch.undo()
         embedded_before = embedder.documents
-    with open_engine(big_folder, data, embedder) as engine:
+    with open_engine(big_folder, data, embedder, SMALL_CHUNKS) as engine:
         status = engine.status()
         assert 0 < status["files"] < len(TOPICS) and status["in_progress"] is False
         assert status["pending"] == len(TOPICS) - status["files"]
@@ -454,6 +460,6 @@ def test_a_crash_between_batches_loses_at_most_the_batch_in_flight(
         assert report.files_added == len(TOPICS) - status["files"]
         assert report.chunks_reused == 0  # every chunk embedded before the kill was committed
         assert embedded_before + embedder.documents == report.chunks_total
-        assert snapshot(engine) == fresh_snapshot(big_folder, tmp_path, embedder)
+        assert snapshot(engine) == fresh_snapshot(big_folder, tmp_path, embedder, SMALL_CHUNKS)
         assert snapshot(engine) == catalog_snapshot(engine)
         assert engine.catalog.orphans() == []
