@@ -14,8 +14,8 @@ in 0-1, and ranked by their weighted mean, which is also the relevance shown to 
   gc.autoPackLimit, CamelCase, UPPER_CASE) found verbatim (case-insensitive): the BM25
   analyzer cuts them into pieces, so only this feature matches them exactly.
 
-The weights were chosen on the dev split of bench/retrieval.py's questions (the README has
-the numbers of the test split). With
+The weights were chosen on the dev split of bench/retrieval.py's questions (the README
+quotes all questions). With
 `retrieval.rerank = "remote"` a cross-encoder served at `retrieval.rerank_url` (vLLM's
 `/v1/rerank`, or any server speaking it) replaces the unit feature.
 """
@@ -52,8 +52,8 @@ STOPWORDS = frozenset(_STOP_TEXT.split())
 
 @dataclass(frozen=True)
 class Weights:
-    # Chosen on the dev questions of both bench corpora (bench/retrieval.py), best summed
-    # MRR over a grid of 0-1.5 per weight; the test questions only report.
+    # Chosen on the dev questions of both bench corpora (bench/retrieval.py): the best
+    # summed MRR over a grid of 0-1.5 per weight.
     unit: float = 1.0
     chunk: float = 1.5
     words: float = 1.0
