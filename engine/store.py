@@ -31,6 +31,10 @@ NO_NUMBER = -1  # Milvus scalar fields are not nullable on every version: -1 sta
 RRF_K = 60
 WRITE_TIMEOUT_S = 120.0  # pymilvus otherwise retries a failing write 75 times (minutes)
 HEADING_BYTES = 2048
+# pymilvus waits 10 s for a server's channel; Milvus Lite's own server, started just now,
+# can take longer than that to open its file on a busy machine.
+LITE_CONNECT_TIMEOUT_S = 60.0
+REMOTE_CONNECT_TIMEOUT_S = 10.0
 
 
 def _milvus() -> Any:
@@ -96,7 +100,9 @@ class VectorStore:
         self.hybrid = settings.hybrid
         token = os.environ.get(settings.token_env, "") if settings.uri else ""
         try:
-            self._client = _milvus().MilvusClient(uri=self.uri, token=token)
+            remote = self.uri.startswith(("http://", "https://"))
+            timeout = REMOTE_CONNECT_TIMEOUT_S if remote else LITE_CONNECT_TIMEOUT_S
+            self._client = _milvus().MilvusClient(uri=self.uri, token=token, timeout=timeout)
         except Exception as error:
             if "Open local milvus failed" in str(error):
                 raise IndexLockedError(folder, None) from None
