@@ -93,16 +93,19 @@ def judge(item: dict[str, Any], result: Answer, lines: Lines) -> dict[str, Any]:
     }
 
 
-def unmarked_figures(result: Answer) -> int:
-    """Figures of sentences shown as supported that no cited passage states."""
+def unmarked_figures(result: Answer) -> list[dict[str, str]]:
+    """Figures of sentences shown as supported that no cited passage states, each with
+    its sentence (printed, so that every one can be traced)."""
     texts = {c.n: c.text for c in result.contexts}
-    missing = 0
+    missing = []
     for sentence in result.sentences:
         if not sentence.supported or not sentence.citations:
             continue
         cited = " ".join(texts.get(n, "") for n in sentence.citations)
         present = set(FIGURE.findall(cited))
-        missing += sum(figure not in present for figure in FIGURE.findall(sentence.text))
+        for figure in FIGURE.findall(sentence.text):
+            if figure not in present:
+                missing.append({"figure": figure, "sentence": sentence.text})
     return missing
 
 
@@ -114,12 +117,11 @@ def ask(engine: Engine, question: str) -> tuple[Answer, dict[str, float]]:
     def first(_: str) -> None:
         marks.setdefault("first_token", time.monotonic() - started)
 
+    def quoted(_: Answer) -> None:
+        marks.setdefault("quote", time.monotonic() - started)
+
     try:
-        result = answerer.ask(
-            question,
-            on_quote=lambda _: marks.setdefault("quote", time.monotonic() - started),
-            on_token=first,
-        )
+        result = answerer.ask(question, on_quote=quoted, on_token=first)
     finally:
         answerer.close()
     marks["end"] = time.monotonic() - started
@@ -141,7 +143,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     unanswerable: list[bool] = []
     times: dict[str, list[float]] = {"quote": [], "first_token": [], "end": []}
-    figures, model = 0, ""
+    figures: list[dict[str, str]] = []
+    model = ""
     for name in args.corpus or ["docs", "git"]:
         folder = corpus_folder(name, root / "corpora")
         with open_engine(folder, settings, root / "data") as engine:
@@ -151,7 +154,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 result, marks = ask(engine, item["question"])
                 model = result.model or model
                 rows.append({"id": item["id"], **judge(item, result, lines)})
-                figures += unmarked_figures(result)
+                figures += [{"id": item["id"], **f} for f in unmarked_figures(result)]
                 for key, value in marks.items():
                     times[key].append(value)
             for item in questions(name, args.split, answerable=False):
@@ -174,7 +177,8 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "wrong_citation": share("wrong_citation"),
         "gold_retrieved": share("retrieved"),
         "generated_correct": share("generated_correct"),
-        "unmarked_unsupported_figures": figures,
+        "unmarked_unsupported_figures": len(figures),
+        "unmarked_figures": figures,
         "declined_unanswerable": round(sum(unanswerable) / len(unanswerable), 3)
         if unanswerable
         else None,
