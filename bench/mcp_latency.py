@@ -181,7 +181,9 @@ def summary(mode: str, run: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=770, help="generated notes, about 6.5 chunks each")
+    parser.add_argument(
+        "--files", type=int, default=770, help="generated notes, about 6.5 chunks each"
+    )
     parser.add_argument("--searches", type=int, default=50)
     parser.add_argument("--saves", type=int, default=10)
     args = parser.parse_args()
