@@ -60,8 +60,13 @@ def secure_data_dir(data_dir: Path) -> None:
     for entry in os.scandir(data_dir):
         if entry.name in ("indexes", "llm", "models") and entry.is_dir(follow_symlinks=False):
             make_private(Path(entry.path))
-        elif entry.name.startswith("docsight.log") and entry.is_file(follow_symlinks=False):
+        elif _is_own_file(entry.name) and entry.is_file(follow_symlinks=False):
             _restrict(Path(entry.path), PRIVATE_FILE)
+
+
+def _is_own_file(name: str) -> bool:
+    """The log (and its rotations) and the TUI's remembered theme and questions."""
+    return name.startswith("docsight.log") or name == "ui-state.json"
 
 
 def _restrict(path: Path, mode: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -18,6 +19,7 @@ from textual.message_pump import MessagePump
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from engine.config import TUISettings
@@ -29,6 +31,7 @@ from tui.screens.conversations import ConversationsScreen
 from tui.screens.folder import FolderScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
+from tui.ui_state import UIStateFile
 from tui.widgets.backend import Backend
 from tui.widgets.index_events import SyncClock, file_changes, next_state
 from tui.widgets.source_view import highlight
@@ -46,10 +49,14 @@ class DocsightApp(App[None]):
     BINDINGS = APP_BINDINGS
     index_state: reactive[m.IndexState] = reactive(m.IndexState())
 
-    def __init__(self, backend: Backend, tui: TUISettings | None = None) -> None:
+    def __init__(
+        self, backend: Backend, tui: TUISettings | None = None, data_dir: Path | None = None
+    ) -> None:
         super().__init__()
         self.backend = backend
         self.tui_settings = tui or TUISettings()
+        self.ui_state = UIStateFile(data_dir)  # theme and questions of earlier runs
+        self._theme_shown = ""
         self.file_states: dict[str, m.FileState] = {}
         self.live = False
         self._clock = SyncClock()
@@ -62,7 +69,9 @@ class DocsightApp(App[None]):
         return MainScreen()
 
     def on_mount(self) -> None:
-        self._apply_theme(self.tui_settings.theme)
+        self._apply_theme(self._starting_theme())
+        self._theme_shown = self.theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._apply_keymap(dict(self.tui_settings.keys))
         self.open_index()
 
@@ -74,6 +83,20 @@ class DocsightApp(App[None]):
         if sixteen and name.startswith("textual-"):
             name = ANSI_THEMES[name != "textual-light"]  # 16 colours: the terminal's palette
         self.theme = name
+
+    def _starting_theme(self) -> str:
+        """The theme picked in the app last time, else the config's."""
+        saved = self.ui_state.state.theme
+        if saved is not None and saved not in self.available_themes:
+            log.warning("the saved theme %r no longer exists: using tui.theme", saved)
+            saved = None
+        return saved or self.tui_settings.theme
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """A theme picked in the app (not the one it started with) is kept for next time."""
+        if theme.name != self._theme_shown:
+            self._theme_shown = theme.name
+            self.ui_state.remember_theme(theme.name)
 
     def _apply_keymap(self, keymap: dict[str, str]) -> None:
         unknown = sorted(set(keymap) - binding_ids())

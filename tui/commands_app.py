@@ -25,7 +25,7 @@ def run_app(args: argparse.Namespace) -> int:
         folder_from(args), settings, data_dir_from(args), config_path=config_path_from(args)
     )
     try:
-        DocsightApp(backend, settings.tui).run()
+        DocsightApp(backend, settings.tui, backend.data_dir).run()
     finally:
         backend.close()
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
+from textual.markup import escape
 from textual.screen import Screen
 
 from tui.screens.conversations import ConversationsScreen
@@ -55,7 +56,8 @@ def binding_ids() -> set[str]:
 
 def palette_commands(app: App[Any], screen: Screen[Any]) -> Iterable[SystemCommand]:
     """The app's named bindings, then those of the screen and the focused widget; not
-    every editing key of an Input, which has no name."""
+    every editing key of an Input, which has no name. The key comes first in the help
+    line, so a narrow palette cuts the end of the tooltip (app.tcss), never the key."""
     seen = {"command_palette", "quit"}
     bindings: list[tuple[Binding, DOMNode]]
     bindings = [(b, app) for b in APP_BINDINGS if isinstance(b, Binding)]
@@ -65,4 +67,9 @@ def palette_commands(app: App[Any], screen: Screen[Any]) -> Iterable[SystemComma
             seen.add(binding.action)
             key = app._keymap.get(binding.id, binding.key)
             run = partial(app.run_action, binding.action, node)
-            yield SystemCommand(binding.description, f"{binding.tooltip}  ({key})", run)
+            yield SystemCommand(binding.description, palette_help(key, binding.tooltip), run)
+
+
+def palette_help(key: str, tooltip: str) -> str:
+    """The palette parses help as markup: the key in bold, both escaped."""
+    return f"[b]{escape(key)}[/b]  {escape(tooltip)}".rstrip()

@@ -273,6 +273,14 @@ class OpenSource(Message):
         self.index = index
 
 
+class EditSource(Message):
+    """Open `ref`'s file in $VISUAL or $EDITOR at its first cited line."""
+
+    def __init__(self, ref: SourceRef) -> None:
+        super().__init__()
+        self.ref = ref
+
+
 class SourceLoaded(Message, bubble=False):
     """A file read and highlighted for the viewer (`lines` are Rich Text objects)."""
 

@@ -1,8 +1,10 @@
-"""Saved conversations: resume one (Enter), delete one (d), or start a new chat (n)."""
+"""Saved conversations: resume one (Enter), delete one (d, then y to confirm), or start a
+new chat (n)."""
 
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -29,6 +31,26 @@ def conversation_line(info: m.ConversationInfo) -> Text:
     return text
 
 
+class ConfirmDelete(ModalScreen[bool]):
+    """Asked once before a conversation is deleted: y deletes, n or Esc keeps it."""
+
+    BINDINGS = [
+        Binding("y", "dismiss(True)", "Delete"),
+        Binding("n,escape", "dismiss(False)", "Keep it"),
+    ]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title_shown = title
+
+    def compose(self) -> ComposeResult:
+        title = Text(snippet(self.title_shown or "(untitled)", 58), style="bold", end="")
+        with Vertical(id="confirm-box"):
+            yield Static("Delete this conversation for good?")
+            yield Static(title, id="confirm-title")
+            yield Footer()
+
+
 class ConversationsScreen(ModalScreen[str | None]):
     """Dismissed with the id of the conversation to resume, or None."""
 
@@ -39,7 +61,7 @@ class ConversationsScreen(ModalScreen[str | None]):
             "delete",
             "Delete",
             id="delete_conversation",
-            tooltip="Delete the selected conversation",
+            tooltip="Delete the selected conversation (asks first)",
         ),
         Binding("n", "new", "New chat", id="new_conversation", tooltip="Start a new conversation"),
     ]
@@ -83,8 +105,12 @@ class ConversationsScreen(ModalScreen[str | None]):
         if index is None or index >= len(self.conversations):
             return
         chosen = self.conversations[index]
-        self.docsight.delete_conversation(self, chosen.id)
-        self.notify(f"deleted: {snippet(chosen.title, 40)}", title="Conversations")
+        self.app.push_screen(ConfirmDelete(chosen.title), partial(self._delete, chosen))
+
+    def _delete(self, chosen: m.ConversationInfo, confirmed: bool | None) -> None:
+        if confirmed:
+            self.docsight.delete_conversation(self, chosen.id)
+            self.notify(f"deleted: {snippet(chosen.title, 40)}", title="Conversations")
 
     async def action_new(self) -> None:
         self.dismiss(None)

@@ -12,8 +12,9 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from engine.paths import on_disk
 from tui import messages as m
-from tui.screens.viewer import ViewerScreen
+from tui.screens.viewer import ViewerScreen, edit_file
 from tui.widgets.chat import AnswerBlock, AnswerFocused, ChatView
 from tui.widgets.question import QuestionInput
 from tui.widgets.safe import clean
@@ -47,7 +48,10 @@ class MainScreen(Screen[None]):
             "Answers",
             id="focus_answers",
             show=False,
-            tooltip="Move to the answers: up/down walks them, 1-9 opens that answer's sources",
+            tooltip=(
+                "Move to the answers: up/down walks them, 1-9 opens that answer's sources, "
+                "left/right scrolls its code"
+            ),
         ),
         Binding(
             "ctrl+l",
@@ -81,7 +85,9 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(SourcesPane).display = False
         self.query_one("#scope").display = False
-        self.set_focus(self.query_one(QuestionInput))
+        field = self.query_one(QuestionInput)
+        field.load_history(self.docsight.ui_state.state.questions)
+        self.set_focus(field)
 
     # asking -------------------------------------------------------------------------------
     @on(Input.Submitted, "#question")
@@ -94,6 +100,7 @@ class MainScreen(Screen[None]):
             return
         field = self.query_one(QuestionInput)
         field.remember(question)
+        self.docsight.ui_state.remember_question(question)
         field.value = ""
         await self.ask(question)
 
@@ -113,7 +120,9 @@ class MainScreen(Screen[None]):
             text.append(clean(prefix), style="bold")
             text.append("   (Esc: whole folder)", style="dim")
             label.update(text)
-        self.set_focus(self.query_one(QuestionInput))
+        field = self.query_one(QuestionInput)
+        field.scope_to(prefix)
+        self.set_focus(field)
 
     def on_answer_sources(self, message: m.AnswerSources) -> None:
         self.query_one(SourcesPane).show(message.refs)
@@ -183,6 +192,11 @@ class MainScreen(Screen[None]):
 
     def on_open_source(self, message: m.OpenSource) -> None:
         self.app.push_screen(ViewerScreen(message.refs, message.index))
+
+    def on_edit_source(self, message: m.EditSource) -> None:
+        """`e` in the sources: the editor at the first cited line, as in the viewer."""
+        path = on_disk(self.docsight.backend.folder, message.ref.path)  # absolute: no "-x"
+        edit_file(self.app, path, message.ref.start_line or 1)
 
     # conversations ------------------------------------------------------------------------
     async def new_chat(self) -> None:

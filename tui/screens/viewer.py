@@ -8,11 +8,11 @@ import shlex
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
@@ -35,6 +35,23 @@ def editor_command(path: Path, line: int, env: Mapping[str, str]) -> list[str]:
     if Path(words[0]).name in ("code", "codium", "subl", "zed"):
         return [*words, "--wait", "--goto", f"{path}:{line}"]
     return [*words, f"+{line}", str(path)]
+
+
+def edit_file(app: App[Any], path: Path, line: int) -> bool:
+    """Hand the terminal to the editor at `line` of `path` until it exits; False (and a
+    notification saying why) when it could not run."""
+    command = editor_command(path, line, os.environ)
+    try:
+        with app.suspend():
+            subprocess.run(command, check=False)
+    except SuspendNotSupported:
+        app.notify("this terminal cannot hand over to an editor", title="Edit")
+        return False
+    except OSError as error:
+        reason = f"cannot run {command[0]}: {error.strerror}"
+        app.notify(reason, title="Edit", severity="error")
+        return False
+    return True
 
 
 def ref_lines(ref: m.SourceRef, source: m.SourceText) -> tuple[int, int] | None:
@@ -173,16 +190,6 @@ class ViewerScreen(Screen[None]):
         if self.source is None:
             return
         path = on_disk(self.docsight.backend.folder, self.source.path)  # absolute: no "-x"
-        command = editor_command(path, self.query_one(SourceView).cursor + 1, os.environ)
-        try:
-            with self.app.suspend():
-                subprocess.run(command, check=False)
-        except SuspendNotSupported:
-            self.notify("this terminal cannot hand over to an editor", title="Edit")
-            return
-        except OSError as error:
-            reason = f"cannot run {command[0]}: {error.strerror}"
-            self.notify(reason, title="Edit", severity="error")
-            return
-        self.source = None  # the file may have changed: read it again
-        self.show_ref()
+        if edit_file(self.app, path, self.query_one(SourceView).cursor + 1):
+            self.source = None  # the file may have changed: read it again
+            self.show_ref()

@@ -8,12 +8,13 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownFence, MarkdownStream
 
 from tui.messages import AnswerResult, OpenSource, QuoteRef, SourceRef
 from tui.widgets.safe import clean, snippet
 
 BY = {"attribution": "  cited by docsight", "quote": "  quoted"}
+CODE_STEP = 8  # columns a code block scrolls per left/right
 
 
 def citation_lines(refs: list[SourceRef], with_text: bool = False) -> Text:
@@ -101,12 +102,15 @@ class AnswerFocused(Message):
 
 class AnswerBlock(Vertical, can_focus=True):
     """One answer: the quote, the streamed Markdown, its citations and a note. Focused, its
-    number keys open its own sources (an earlier answer's, not the latest one's)."""
+    number keys open its own sources (an earlier answer's, not the latest one's), and left
+    and right scroll its code blocks, whose long lines are never wrapped (app.tcss)."""
 
     BINDINGS = [
         *[Binding(str(n), f"open({n})", f"Source {n}", show=False) for n in range(1, 10)],
         Binding("up", "step(-1)", "Earlier answer", show=False),
         Binding("down", "step(1)", "Later answer", show=False),
+        Binding("left", f"scroll_code(-{CODE_STEP})", "Scroll code left", show=False),
+        Binding("right", f"scroll_code({CODE_STEP})", "Scroll code right", show=False),
     ]
 
     def __init__(self) -> None:
@@ -189,6 +193,10 @@ class AnswerBlock(Vertical, can_focus=True):
                 self.post_message(OpenSource(self.refs, index))
                 return
         self.app.bell()
+
+    def action_scroll_code(self, columns: int) -> None:
+        for fence in self.body.query(MarkdownFence):
+            fence.scroll_relative(x=columns, animate=False, immediate=True)
 
     def action_step(self, step: int) -> None:
         blocks = list(self.screen.query(AnswerBlock))

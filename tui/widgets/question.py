@@ -1,9 +1,22 @@
-"""The question input: Enter asks, up and down recall earlier questions."""
+"""The question input: Enter asks, up and down recall earlier questions (those of earlier
+sessions too: tui/ui_state.py keeps them), and the placeholder says what a question asks."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from textual.binding import Binding
 from textual.widgets import Input
+
+from tui.widgets.safe import clean_line
+
+WHOLE_FOLDER = "Ask a question about this folder"
+
+
+def scoped_placeholder(prefix: str | None) -> str:
+    if not prefix:
+        return WHOLE_FOLDER
+    return f"Ask about {clean_line(prefix)} only (Esc: the whole folder)"
 
 
 class QuestionInput(Input):
@@ -13,10 +26,18 @@ class QuestionInput(Input):
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(placeholder="Ask a question about this folder", id=id)
+        super().__init__(placeholder=WHOLE_FOLDER, id=id)
         self.history: list[str] = []
         self._position = 0
         self._draft = ""
+
+    def load_history(self, questions: Iterable[str]) -> None:
+        """Earlier sessions' questions, oldest first, before any asked in this one."""
+        self.history = [*questions, *self.history]
+        self._position = len(self.history)
+
+    def scope_to(self, prefix: str | None) -> None:
+        self.placeholder = scoped_placeholder(prefix)
 
     def remember(self, question: str) -> None:
         if question and (not self.history or self.history[-1] != question):

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tui.messages import OpenSource, SourceRef
+from tui.messages import EditSource, OpenSource, SourceRef
 from tui.widgets.safe import clean, snippet
 
 
@@ -23,7 +23,10 @@ def source_line(ref: SourceRef, width: int = 26) -> Text:
 
 
 class SourcesPane(OptionList):
-    BINDINGS = [Binding(str(n), f"jump({n})", f"Citation {n}", show=False) for n in range(1, 10)]
+    BINDINGS = [
+        *[Binding(str(n), f"jump({n})", f"Citation {n}", show=False) for n in range(1, 10)],
+        Binding("e", "edit", "Edit", id="edit", tooltip="Open $VISUAL or $EDITOR at the source"),
+    ]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -43,6 +46,12 @@ class SourcesPane(OptionList):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.post_message(OpenSource(self.refs, event.option_index))
+
+    def action_edit(self) -> None:
+        if self.highlighted is None or self.highlighted >= len(self.refs):
+            self.app.bell()
+            return
+        self.post_message(EditSource(self.refs[self.highlighted]))
 
     def action_jump(self, n: int) -> None:
         """Open citation [n] (number keys)."""
