@@ -168,9 +168,12 @@ def test_the_data_dir_is_private_and_an_old_one_is_fixed(notes: Path, tmp_path: 
     for path in [data, *data.rglob("*")]:  # a data dir from before: 0755 and 0644
         if not path.is_symlink() and not path.is_socket():
             path.chmod(0o755 if path.is_dir() else 0o644)
+    (data / "ui-state.json").write_text('{"questions": ["keys?"]}')  # the TUI's, from before
+    (data / "ui-state.json").chmod(0o644)
     (data / "unrelated.txt").write_text("not docsight's\n")
     (data / "unrelated.txt").chmod(0o644)
     assert cli("status", str(notes), env=env).returncode == 0
     fixed = modes(data)
     assert fixed.pop("unrelated.txt") == 0o644, "only docsight's own files are touched"
     assert all(mode & 0o077 == 0 for mode in fixed.values()), fixed
+    assert "ui-state.json" in fixed

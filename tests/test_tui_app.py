@@ -105,7 +105,7 @@ async def test_conversations_resume_and_delete() -> None:
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert isinstance(app.screen, ConversationsScreen)
-        await pilot.press("down", "d")
+        await pilot.press("down", "d", "y")  # y: the confirmation
         await settle(pilot)
         assert [c.id for c in backend.conversation_list] == ["c2"]
         assert [c.id for c in app.screen.conversations] == ["c2"]

@@ -17,8 +17,7 @@ from textual.widgets import OptionList
 from textual.widgets.markdown import MarkdownFence
 
 from tests.test_tui_app import ask, settle, until
-from tests.tui_standin import ANSWER, PatientApp, StandInBackend
-from tui.messages import AnswerResult
+from tests.tui_standin import LongCodeBackend, PatientApp, StandInBackend
 from tui.screens.conversations import ConfirmDelete, ConversationsScreen
 from tui.screens.main import MainScreen
 from tui.ui_state import STATE_FILE
@@ -28,21 +27,10 @@ from tui.widgets.sources_pane import SourcesPane
 
 pytestmark = pytest.mark.anyio
 
-LONG_LINE = "keyctl rotate --key signing --grace 7d --notify ops@example.com --keep-old 3"
-LONG_CODE = ANSWER.replace("keyctl rotate --key signing --grace 7d", LONG_LINE)
-
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class LongCodeBackend(StandInBackend):
-    """The stand-in whose saved conversation answers with a code line wider than 80."""
-
-    def conversation(self, conversation_id: str) -> list[AnswerResult]:
-        answer = AnswerResult("How?", answer=LONG_CODE, generated=True)
-        return [answer]
 
 
 async def palette_pick(pilot: Pilot[None], query: str) -> None:

@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from engine.config import TUISettings
-from tests.tui_standin import PatientApp, StandInBackend
+from tests.tui_standin import LongCodeBackend, PatientApp, StandInBackend
 from tui.app import DocsightApp
 from tui.screens.main import MainScreen
 from tui.widgets.chat import AnswerBlock
@@ -121,6 +121,33 @@ def test_help(snap_compare: Compare, size: tuple[int, int]) -> None:
 @SIZES
 def test_command_palette(snap_compare: Compare, size: tuple[int, int]) -> None:
     steps = then("ctrl+p", *"chat", first=opened)
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_command_palette_every_entry_on_one_line(
+    snap_compare: Compare, size: tuple[int, int]
+) -> None:
+    steps = then("ctrl+p", first=opened)
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_placeholder_of_a_scoped_question(snap_compare: Compare, size: tuple[int, int]) -> None:
+    steps = then("ctrl+o", "down", "a", first=opened)  # ask about guide/
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_a_long_code_line_in_an_answer(snap_compare: Compare, size: tuple[int, int]) -> None:
+    app = PatientApp(LongCodeBackend(), TUISettings())
+    steps = then("ctrl+r", "enter", first=opened)  # a saved answer with a long code line
+    assert snap_compare(app, terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_delete_confirmation(snap_compare: Compare, size: tuple[int, int]) -> None:
+    steps = then("ctrl+r", "d", first=opened)
     assert snap_compare(app_with(), terminal_size=size, run_before=steps)
 
 

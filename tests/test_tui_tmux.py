@@ -122,6 +122,13 @@ def test_ask_in_a_real_terminal_shows_the_answer_and_its_citation(
         terminal.wait_for(lambda s: record.exists() and where in s, "docsight back", 30)
         assert record.read_text().split() == [f"+{lines.split('-')[0]}", str(folder / path)]
 
+        record.unlink()
+        terminal.keys("Escape")  # alone: Esc and the next key at once read as alt+key
+        terminal.wait_for(lambda s: "> how do I rebuild" in s, "the chat", 30)
+        terminal.keys("C-g", "e")  # the same source, from the sources list
+        terminal.wait_for(lambda s: record.exists() and "> how do I" in s, "the chat back", 30)
+        assert record.read_text().split() == [f"+{lines.split('-')[0]}", str(folder / path)]
+
         terminal.keys("C-q")
         terminal.wait_for(lambda s: "docsight exited 0" in s, "clean exit", 60)
     finally:

@@ -228,3 +228,14 @@ class PatientApp(DocsightApp):
 
     NOTIFICATION_TIMEOUT = 3600
     CSS_PATH = str(Path(tui.app.__file__).with_name("app.tcss"))  # else relative to tests/
+
+
+LONG_CODE_LINE = "keyctl rotate --key signing --grace 7d --notify ops@example.com --keep-old 3"
+
+
+class LongCodeBackend(StandInBackend):
+    """The stand-in whose saved conversation answers with a code line wider than 80."""
+
+    def conversation(self, conversation_id: str) -> list[AnswerResult]:
+        answer = ANSWER.replace("keyctl rotate --key signing --grace 7d", LONG_CODE_LINE)
+        return [AnswerResult("How do I rotate the signing key?", answer=answer, generated=True)]

@@ -25,7 +25,9 @@ def source_line(ref: SourceRef, width: int = 26) -> Text:
 class SourcesPane(OptionList):
     BINDINGS = [
         *[Binding(str(n), f"jump({n})", f"Citation {n}", show=False) for n in range(1, 10)],
-        Binding("e", "edit", "Edit", id="edit", tooltip="Open $VISUAL or $EDITOR at the source"),
+        Binding(
+            "e", "edit", "Edit", id="edit", tooltip="Open $VISUAL or $EDITOR at the cited line"
+        ),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
