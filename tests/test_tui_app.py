@@ -89,9 +89,12 @@ async def test_asking_about_a_selected_folder_scopes_the_question() -> None:
         await pilot.press("down", "a")  # the first entry under the root: guide/
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
+        field = app.screen.query_one(QuestionInput)
+        assert field.placeholder == "Ask about guide/ only (Esc: the whole folder)"
         await ask(pilot, "what is in here?")
         assert backend.asked[-1] == ("what is in here?", ["guide/"], None)
         await pilot.press("escape")  # back to the whole folder
+        assert field.placeholder == "Ask a question about this folder"
         await ask(pilot, "and everywhere?")
         assert backend.asked[-1][1] == []
         assert backend.asked[-1][2] == "c3"  # the same conversation goes on

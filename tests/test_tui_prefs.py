@@ -1,7 +1,8 @@
 """What a user expects to stay put and to be asked: the theme and the questions outlive a
 restart, a conversation is deleted only once confirmed, `e` in the sources opens the editor,
-long code lines scroll, a scoped question says so, the palette fits 80 columns. Against the
-deterministic stand-in backend (tests/tui_standin.py) with the app's real state file."""
+long code lines scroll, the palette fits 80 columns (the placeholder of a scoped question:
+tests/test_tui_app.py). Against the deterministic stand-in backend (tests/tui_standin.py),
+with the app's real state file."""
 
 from __future__ import annotations
 
@@ -166,23 +167,6 @@ async def test_a_long_code_line_scrolls_instead_of_being_cut() -> None:
         await until(pilot, lambda: fence.scroll_x == fence.max_scroll_x, "the end of the line")
         await pilot.press("left")
         await until(pilot, lambda: fence.scroll_x < fence.max_scroll_x, "a step back")
-
-
-# (e) the placeholder says a question is scoped ------------------------------------------------
-async def test_the_placeholder_says_when_a_question_is_scoped() -> None:
-    app = PatientApp(StandInBackend())
-    async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        field = app.screen.query_one(QuestionInput)
-        assert field.placeholder == "Ask a question about this folder"
-        await pilot.press("ctrl+o")
-        await settle(pilot)
-        await pilot.press("down", "a")  # the first entry under the root: guide/
-        await settle(pilot)
-        field = app.screen.query_one(QuestionInput)
-        assert field.placeholder == "Ask about guide/ only (Esc: the whole folder)"
-        await pilot.press("escape")
-        assert field.placeholder == "Ask a question about this folder"
 
 
 # (f) the palette fits 80 columns and offers Sync ----------------------------------------------
