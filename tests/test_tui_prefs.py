@@ -108,6 +108,7 @@ async def test_a_broken_state_file_is_ignored_with_a_log_line(
     assert any(str(state) in record.getMessage() for record in caplog.records)
     if content is not None:  # replaced by a good one at the first save
         assert json.loads(state.read_text())["questions"] == ["still works?"]
+    assert not list(tmp_path.glob(".ui-state-*")), "no temporary file left behind"
 
 
 # (b) deleting a conversation asks once ----------------------------------------------------------
