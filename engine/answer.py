@@ -8,6 +8,7 @@ retrieval alone is still worth showing.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +28,7 @@ from engine.prompt import PASSAGE_CHARS, SAFETY_TOKENS, Context, build_contexts,
 from engine.quote import Quote, choose_quote
 from engine.rerank import absent_names
 from engine.types import Hit
-from engine.units import split_units
+from engine.units import join_units, split_units
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +274,7 @@ class Answerer:
 
 
 UNSUPPORTED_MARK = "[not in the sources]"
+TRAILING_MARKERS = re.compile(r"(?:\s+\[\d{1,3}(?:\s*,\s*\d{1,3})*\])*\s*$")
 
 
 def compose(result: Answer) -> str:
@@ -286,17 +288,14 @@ def compose(result: Answer) -> str:
     quote = "\n".join(parts)
     if not result.sentences:
         return quote or passages_answer(result.contexts)
-    said = " ".join(_sentence_text(sentence) for sentence in result.sentences)
+    said = join_units([_piece(sentence) for sentence in result.sentences])
     return f"{quote}\n\n{said}" if quote else said
 
 
-def _sentence_text(sentence: Checked) -> str:
-    marks = "".join(f"[{n}]" for n in sentence.citations)
-    text = sentence.text
-    if marks:
-        end = len(text.rstrip(".!?:"))  # the marker goes before the closing punctuation
-        text = f"{text[:end]} {marks}{text[end:]}"
-    return f"{text} {UNSUPPORTED_MARK}" if not sentence.supported else text
+def _piece(sentence: Checked) -> tuple[str, str, str, str]:
+    markers = "".join(f"[{n}]" for n in sentence.citations)
+    warning = "" if sentence.supported else UNSUPPORTED_MARK
+    return sentence.kind, sentence.text, markers, warning
 
 
 def check_answer(answer: str, passages: dict[int, str], embed: cite.Embed | None) -> list[Checked]:
@@ -308,11 +307,16 @@ def check_answer(answer: str, passages: dict[int, str], embed: cite.Embed | None
     similar = cite.support_scores(
         [cite.MARKER.sub("", t) for t in texts], [passages[n] for n in numbers], embed
     )
+    lines = answer.split("\n")
     checked = []
-    for text, row in zip(texts, similar, strict=True):
+    for unit, text, row in zip(units, texts, similar, strict=True):
         cited = cite.markers(text, max(numbers, default=0))
         scores = {n: float(score) for n, score in zip(numbers, row, strict=True)}
-        checked.append(check_sentence(text, cited, passages, scores))
+        sentence = check_sentence(text, cited, passages, scores)
+        sentence.kind = unit.kind
+        if unit.kind == "code":  # as written, indentation and all; `a[1]` is code
+            sentence.text = TRAILING_MARKERS.sub("", lines[unit.first])
+        checked.append(sentence)
     return [sentence for sentence in checked if sentence.text]
 
 

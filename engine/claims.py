@@ -73,10 +73,12 @@ class Checked:
     supported: bool = True
     facts: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # facts no cited passage holds
+    kind: str = "sentence"  # the unit it is (engine/units.py): "sentence", "item", "code"...
 
     def as_json(self) -> dict[str, object]:
         return {
             "text": self.text,
+            "kind": self.kind,
             "citations": self.citations,
             "by": self.by,
             "unsupported": not self.supported,

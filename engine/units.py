@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import groupby
 
 UNITS_VERSION = "1"
 MIN_CHARS = 12  # shorter pieces join the unit after them (or before, at the end)
@@ -69,6 +70,31 @@ def split_units(text: str) -> list[Unit]:
         units.extend(_sentences(text, offsets, lines, index, end))
         index = end
     return _merge_short(units, text)
+
+
+def join_units(pieces: list[tuple[str, str, str, str]]) -> str:
+    """Units back into one text, from (kind, text, citation markers, warning) each.
+    Neighbours of one kind make a block: sentences joined by spaces, list items, table rows
+    and headings one per line, code lines fenced, with their markers and warnings after
+    the fence (inside it they would read as code)."""
+    blocks = []
+    for kind, group in groupby(pieces, key=lambda piece: piece[0]):
+        members = list(group)
+        if kind == "code":
+            marks = " ".join(dict.fromkeys(m for _, _, *own in members for m in own if m))
+            lines = ["```", *(text for _, text, _, _ in members), "```"]
+            blocks.append("\n".join([*lines, marks] if marks else lines))
+        else:
+            marked = [_marked(text, markers, warning) for _, text, markers, warning in members]
+            blocks.append((" " if kind == "sentence" else "\n").join(marked))
+    return "\n\n".join(blocks)
+
+
+def _marked(text: str, markers: str, warning: str) -> str:
+    if markers:  # before the closing punctuation
+        cut = len(text.rstrip(".!?:"))
+        text = f"{text[:cut]} {markers}{text[cut:]}"
+    return f"{text} {warning}" if warning else text
 
 
 def unit_text(text: str, unit: Unit) -> str:

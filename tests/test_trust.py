@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.answer import Answer, Answerer, check_answer
+from engine.answer import Answer, Answerer, check_answer, compose
 from engine.claims import facts_of, holds
 from engine.config import Settings
 from engine.embed import make_embedder
@@ -127,6 +127,22 @@ def test_a_wrong_marker_is_moved_to_the_passage_that_supports_it(
     assert unmarked.citations == [client] and unmarked.by == "attribution"
     [orphan] = check_answer(f"Lima [{garden}].", passages, None)  # a bare claim, nothing to check
     assert not orphan.supported and orphan.citations == []
+
+
+def test_code_lines_of_an_answer_stay_one_code_block(engine: Engine, tmp_path: Path) -> None:
+    result, passages = contexts_of(engine, tmp_path, "how big is the cache and how often retry?")
+    client = next(n for n, text in passages.items() if "100 times" in text)
+    code = f"```sh\n  retry --times 100 [{client}]\nargv[1]\n```"
+    answer = f"Try it:\n\n{code}\n\nThe client retries 100 times [{client}]."
+    result.sentences = check_answer(answer, passages, None)
+    assert [s.kind for s in result.sentences] == ["sentence", "code", "code", "sentence"]
+    assert [s.as_json()["kind"] for s in result.sentences][1] == "code"
+    assert result.sentences[1].text == "  retry --times 100"  # as written, marker out
+    assert result.sentences[2].text == "argv[1]"  # an index, not a marker
+    assert not result.sentences[1].supported  # no passage has --times
+    text = compose(result)
+    assert "\n\n```\n  retry --times 100\nargv[1]\n```\n[not in the sources]\n\n" in text
+    assert text.endswith(f"The client retries 100 times [{client}].")
 
 
 def test_a_question_the_folder_cannot_answer_is_declined(engine: Engine, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import OptionList
+from textual.widgets._markdown import MarkdownParagraph
 from textual.widgets.markdown import MarkdownFence
 
 from tests.test_tui_app import ask, settle, until
@@ -168,6 +169,19 @@ async def test_a_long_code_line_scrolls_instead_of_being_cut() -> None:
         await until(pilot, lambda: fence.scroll_x == fence.max_scroll_x, "the end of the line")
         await pilot.press("left")
         await until(pilot, lambda: fence.scroll_x < fence.max_scroll_x, "a step back")
+
+
+async def test_the_checked_answer_keeps_its_code_block() -> None:
+    """Streamed text is replaced by the checked sentences when the answer ends: a code line
+    among them is still shown in a code block, not joined into the prose."""
+    app = PatientApp(StandInBackend())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "how do I rotate the signing key?")
+        block = app.screen.query(AnswerBlock).last()
+        fences = block.query(MarkdownFence)
+        assert [fence.code.strip() for fence in fences] == ["keyctl rotate --key signing --grace 7d"]
+        assert "keyctl" not in " ".join(p.source or "" for p in block.query(MarkdownParagraph))
 
 
 # (f) the palette fits 80 columns and offers Sync ----------------------------------------------

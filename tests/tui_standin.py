@@ -96,6 +96,7 @@ QUOTE = [QuoteRef("Rotate the signing key every 90 days:", 1, "guide/keys.md:7")
 # second sentence's marker was placed by docsight, the last names a flag no passage has.
 SENTENCES = [
     SentenceRef("Rotate the signing key **every 90 days**:", (1,)),
+    SentenceRef("keyctl rotate --key signing --grace 7d", (1,), kind="code"),
     SentenceRef("The old key stays valid for the grace period.", (1,), "attribution"),
     SentenceRef("Pass --force to skip the grace period.", (), "model", supported=False),
 ]

@@ -69,12 +69,14 @@ class QuoteRef:
 @dataclass(frozen=True)
 class SentenceRef:
     """A sentence the model wrote, after checking: its citations, who placed them
-    ("model" or "attribution"), and whether any passage supports it."""
+    ("model" or "attribution"), whether any passage supports it, and the unit it is
+    ("sentence", "item", "row", "heading", "code": a code line is shown in a code block)."""
 
     text: str
     citations: tuple[int, ...] = ()
     by: str = "model"
     supported: bool = True
+    kind: str = "sentence"
 
 
 @dataclass

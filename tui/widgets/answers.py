@@ -72,6 +72,7 @@ def sentence_refs(document: dict[str, Any]) -> list[SentenceRef]:
             tuple(int(n) for n in entry.get("citations") or []),
             str(entry.get("by") or "model"),
             not entry.get("unsupported"),
+            str(entry.get("kind") or "sentence"),
         )
         for entry in document.get("sentences") or []
     ]

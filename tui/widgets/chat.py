@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownFence, MarkdownStream
 
+from engine.units import join_units
 from tui.messages import AnswerResult, OpenSource, QuoteRef, SourceRef
 from tui.widgets.safe import clean, snippet
 
@@ -48,18 +49,13 @@ def quote_text(quote: list[QuoteRef]) -> Text:
 
 def checked_markdown(result: AnswerResult) -> str:
     """The model's sentences as checked: their citations as docsight placed them, and a
-    mark on each sentence no passage supports."""
-    parts = []
+    mark on each sentence no passage supports; code lines in a code block, as written."""
+    pieces = []
     for sentence in result.sentences:
-        text = clean(sentence.text)
-        marks = "".join(f"[{n}]" for n in sentence.citations)
-        if marks:
-            end = len(text.rstrip(".!?:"))
-            text = f"{text[:end]} {marks}{text[end:]}"
-        if not sentence.supported:
-            text = f"{text} {UNSUPPORTED}"
-        parts.append(text)
-    return " ".join(parts)
+        markers = "".join(f"[{n}]" for n in sentence.citations)
+        warning = "" if sentence.supported else UNSUPPORTED
+        pieces.append((sentence.kind, clean(sentence.text), markers, warning))
+    return join_units(pieces)
 
 
 UNSUPPORTED = "⚠ *not in the sources*"
