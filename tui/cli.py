@@ -8,30 +8,77 @@ traceback goes to the log file in the data dir.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
-import logging.handlers
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.config import Settings, default_config_path, default_data_dir, load_settings
 from engine.errors import DocsightError, translated
-from engine.indexes import secure_data_dir
-from engine.visible import clean, clean_line
+from engine.visible import clean_line
+from tui.logs import setup_logging
 
 log = logging.getLogger("docsight")
 
 Command = Callable[[argparse.Namespace], int]
 
+USAGE = "docsight [-h] [--version] [DIR]\n       docsight COMMAND [-h] ..."
+DESCRIPTION = """\
+A terminal knowledge assistant: a live index of a folder, cited answers.
+
+`docsight DIR` opens the terminal UI on DIR (the same as `docsight app DIR`); each
+COMMAND works on the same index without it."""
+EXAMPLES = """\
+examples:
+  docsight ~/notes                                open the terminal UI on ~/notes
+  docsight search ~/notes "rotate the signing key"
+  docsight ask ~/notes "how often is the signing key rotated?"
+  docsight search --help                          a command's options and examples"""
+DIR_HELP = "the folder of documents (its index lives in the data dir)"
+UNRECOGNIZED = "unrecognized arguments: "
+INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2) that name the flag, like every other error."""
+    """argparse with one-line errors (exit 2) that name the flag, like every other error,
+    and a guess at what a misspelt option meant."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {message}{self._guess(message)} (see {self.prog} --help)\n")
+
+    def _guess(self, message: str) -> str:
+        """`; did you mean --json?` for a stray `--jsno`, `'status'` for `llm stauts`."""
+        choice = INVALID_CHOICE.search(message)
+        if choice:
+            words, known = [choice[1]], re.findall(r"'([^']*)'", choice[2])
+        elif message.startswith(UNRECOGNIZED):
+            words = [w for w in message[len(UNRECOGNIZED) :].split() if w.startswith("--")]
+            known = sorted(_option_strings(self))
+        else:
+            return ""
+        for word in words:
+            close = difflib.get_close_matches(word, known, n=1)
+            if close:
+                return f"; did you mean {close[0] if close[0][0] == '-' else repr(close[0])}?"
+        return ""
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    """The long options of a parser and of its subcommands (argparse reports a stray option
+    from the top parser, which does not know which subcommand it was meant for)."""
+    found: set[str] = set()
+    for action in parser._actions:
+        found.update(option for option in action.option_strings if option.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found |= _option_strings(sub)
+    return found
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -52,10 +99,60 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
 def common_options() -> argparse.ArgumentParser:
     """Options every subcommand takes, placed after the subcommand name."""
     common = Parser(add_help=False)
-    common.add_argument("--data-dir", type=Path, help="where indexes live (DOCSIGHT_DATA_DIR)")
-    common.add_argument("--config", type=Path, help="config file (DOCSIGHT_CONFIG)")
-    common.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr")
+    common.add_argument(
+        "--data-dir", type=Path, metavar="PATH", help="where indexes live (DOCSIGHT_DATA_DIR)"
+    )
+    common.add_argument("--config", type=Path, metavar="PATH", help="config file (DOCSIGHT_CONFIG)")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log to stderr, and let other libraries' debug lines into docsight.log; "
+        "-vv: debug lines on stderr too",
+    )
     return common
+
+
+def subcommand(
+    subparsers: Any, name: str, summary: str, *examples: str, **options: Any
+) -> argparse.ArgumentParser:
+    """A subcommand with the common options, its summary and examples under its --help."""
+    lines = "\n".join(f"  {example}" for example in examples)
+    return subparsers.add_parser(
+        name,
+        parents=[common_options()],
+        help=summary,
+        description=options.pop("description", f"{summary[0].upper()}{summary[1:]}."),
+        epilog=f"examples:\n{lines}" if examples else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **options,
+    )
+
+
+def add_dir(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    if optional:
+        text = f"{DIR_HELP}; here by default"
+        parser.add_argument("dir", metavar="DIR", nargs="?", default=".", help=text)
+    else:
+        parser.add_argument("dir", metavar="DIR", help=DIR_HELP)
+
+
+def add_json(parser: argparse.ArgumentParser, what: str = "print one JSON document") -> None:
+    parser.add_argument("--json", action="store_true", help=f"{what} (docs/reference/cli.md)")
+
+
+def counted(count: int, noun: str) -> str:
+    """`1 file`, `2 files`: a count with its noun in agreement (every noun counted here
+    takes an s)."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
+def package_version() -> str:
+    try:
+        return version("docsight")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -65,14 +162,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     parser = Parser(
         prog="docsight",
-        description="A terminal knowledge assistant: a live index of a folder, cited answers.",
+        usage=USAGE,
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"docsight {package_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", prog="docsight")
     commands_index.register(subparsers)
     if command in commands_index.COMMANDS:
         return parser
-    modules = ("commands_answer", "commands_eval", "commands_watch", "commands_mcp", "commands_app")
-    for name in modules:
+    modules = ("answer", "llm", "eval", "watch", "mcp", "app")
+    for name in (f"commands_{module}" for module in modules):
         module = _optional_module(name)
         if module is not None:
             module.register(subparsers)
@@ -125,49 +226,6 @@ class UsageError(DocsightError):
     exit_code = 2
 
 
-class PrivateLog(logging.handlers.RotatingFileHandler):
-    """The log names files and quotes errors about them: 0600, rotated files too."""
-
-    def _open(self) -> Any:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
-
-
-class VisibleFormatter(logging.Formatter):
-    """Log lines on the terminal show control characters (from file names) as symbols."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return clean(super().format(record))
-
-
-def setup_logging(data_dir: Path, verbosity: int) -> Path:
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG)
-    for old in [h for h in root.handlers if getattr(h, "docsight", False)]:
-        root.removeHandler(old)  # main() may run more than once in a process (tests)
-        old.close()
-    log_path = data_dir / "docsight.log"
-    try:
-        secure_data_dir(data_dir)
-        handler = PrivateLog(log_path, maxBytes=2_000_000, backupCount=2, encoding="utf-8")
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-        )
-        handler.setLevel(logging.DEBUG)
-        handler.docsight = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    except OSError:
-        pass  # a read-only data dir must not stop a search; the screen still gets errors
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else 100)
-    stderr.setFormatter(VisibleFormatter("%(levelname)s %(name)s: %(message)s"))
-    stderr.docsight = True  # type: ignore[attr-defined]
-    root.addHandler(stderr)
-    for noisy in ("httpx", "httpcore", "urllib3", "sentence_transformers", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    return log_path
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing is ever fetched from a model hub
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -210,14 +268,23 @@ def _failed(error: DocsightError) -> int:
 
 
 def _default_to_app(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """`docsight DIR` opens the TUI: insert the app subcommand when no subcommand is named."""
-    names: set[str] = {"-h", "--help"}
+    """`docsight DIR` opens the TUI: insert the app subcommand when no subcommand is named.
+    A first word that is neither a command nor a folder is a misspelt command when one is
+    close (`serch`), not a folder for the app to refuse."""
+    commands: set[str] = set()
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            names.update(action.choices)
-    if argv and argv[0] not in names and "app" in names:
-        return ["app", *argv]
-    return argv
+            commands.update(action.choices)
+    if not argv or argv[0] in commands | {"-h", "--help", "--version"} or "app" not in commands:
+        return argv
+    first = argv[0]
+    if not first.startswith("-") and not Path(first).expanduser().is_dir():
+        close = difflib.get_close_matches(first, sorted(commands), n=1)
+        if close:
+            parser.error(f"{first!r} is neither a command nor a folder; did you mean {close[0]!r}?")
+        if len(argv) > 1:
+            parser.error(f"{first!r} is neither a command nor a folder")
+    return ["app", *argv]
 
 
 if __name__ == "__main__":
