@@ -86,6 +86,9 @@ def test_a_misspelt_command_or_option_gets_a_suggestion(
     assert "did you mean --json?" in one_line_error(capsys, "search", "docs", "x", "--jsno")
     err = one_line_error(capsys, "nothing", "here")
     assert "'nothing' is neither a command nor a folder" in err and "did you mean" not in err
+    code = main(["a" * 300])  # too long for a file name: said, not a traceback
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("docsight: not a folder: aaa") and err.count("\n") == 1
     folder = tmp_path / "serch"  # a folder of that name is a folder, not a typo
     folder.mkdir()
     err = one_line_error(capsys, str(folder), "--bogus")

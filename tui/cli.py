@@ -211,10 +211,16 @@ def config_path_from(args: argparse.Namespace) -> Path:
 
 
 def folder_from(args: argparse.Namespace) -> Path:
-    folder = Path(args.dir).expanduser()
-    if not folder.is_dir():
+    if not is_folder(args.dir):
         raise UsageError(f"not a folder: {args.dir}")
-    return folder.resolve()
+    return Path(args.dir).expanduser().resolve()
+
+
+def is_folder(text: str) -> bool:
+    try:
+        return Path(text).expanduser().is_dir()
+    except OSError:  # a name too long for the file system, a folder we may not look into
+        return False
 
 
 def print_json(document: Any) -> None:
@@ -278,7 +284,7 @@ def _default_to_app(parser: argparse.ArgumentParser, argv: list[str]) -> list[st
     if not argv or argv[0] in commands | {"-h", "--help", "--version"} or "app" not in commands:
         return argv
     first = argv[0]
-    if not first.startswith("-") and not Path(first).expanduser().is_dir():
+    if not first.startswith("-") and not is_folder(first):
         close = difflib.get_close_matches(first, sorted(commands), n=1)
         if close:
             parser.error(f"{first!r} is neither a command nor a folder; did you mean {close[0]!r}?")
