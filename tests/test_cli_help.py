@@ -6,12 +6,15 @@ import argparse
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
 
 from engine.events import FileIndexed
 from tests.helpers import REPO, run_cli
@@ -158,13 +161,13 @@ def restored_logging() -> Iterator[None]:
 
 
 def log_after(capsys: pytest.CaptureFixture[str], data: Path, *flags: str) -> str:
-    """Configure logging through the real entry point, then log as docsight's libraries do:
-    a real markdown_it parse (DEBUG per block rule), a watchdog inotify event line."""
+    """Configure logging through the real entry point, then log as the TUI's libraries do:
+    a real markdown_it parse (DEBUG per block rule), a real watchdog observer seeing a file
+    written (DEBUG per inotify event: IN_OPEN, IN_MODIFY, IN_CLOSE_WRITE)."""
     assert main(["indexes", "--data-dir", str(data), *flags]) == 0
     MarkdownIt().parse("# Title\n\nA paragraph.\n")
-    watchdog = logging.getLogger("watchdog.observers.inotify_buffer")
-    watchdog.debug("in-event <InotifyEvent: src_path=b'/notes/a.md', mask=IN_OPEN>")
-    watchdog.warning("Inotify queue overflowed; filesystem events were lost")
+    watched_file_closed(data / "watched")
+    logging.getLogger("watchdog.observers").warning("Inotify queue overflowed (a stand-in)")
     logging.getLogger("httpx").info('HTTP Request: GET http://127.0.0.1:9/v1/models "200 OK"')
     logging.getLogger("engine.sync").info("synced %s", flags)
     logging.getLogger("engine.sync").debug("batch detail %s", flags)
@@ -174,16 +177,38 @@ def log_after(capsys: pytest.CaptureFixture[str], data: Path, *flags: str) -> st
     return (data / "docsight.log").read_text()
 
 
+def watched_file_closed(folder: Path) -> None:
+    """Write a file under a real observer; back once watchdog has dispatched its close, by
+    which time its reader has logged every raw event of that file."""
+    folder.mkdir()
+    closed = threading.Event()
+
+    class Closed(FileSystemEventHandler):
+        def on_closed(self, event: FileSystemEvent) -> None:
+            closed.set()
+
+    observer = Observer()
+    observer.schedule(Closed(), str(folder))
+    observer.start()
+    try:
+        (folder / "note.md").write_text("# Note\n")
+        assert closed.wait(120), "watchdog never reported the file closed"
+    finally:
+        observer.stop()
+        observer.join()
+
+
 @pytest.mark.usefixtures("restored_logging")
 def test_the_log_keeps_docsight_info_and_other_libraries_warnings_unless_verbose(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     quiet = log_after(capsys, tmp_path / "quiet")
     assert "INFO engine.sync: synced ()" in quiet
-    assert "WARNING watchdog.observers.inotify_buffer: Inotify queue overflowed" in quiet
+    assert "WARNING watchdog.observers: Inotify queue overflowed" in quiet
     assert "markdown_it" not in quiet and "IN_OPEN" not in quiet and "batch detail" not in quiet
     verbose = log_after(capsys, tmp_path / "verbose", "-v")
     assert "DEBUG markdown_it.rules_block.heading: entering heading" in verbose
-    assert "DEBUG watchdog.observers.inotify_buffer: in-event" in verbose and "IN_OPEN" in verbose
+    assert "DEBUG watchdog.observers.inotify_move_event_grouper: in-event" in verbose
+    assert "IN_OPEN" in verbose
     assert "DEBUG engine.sync: batch detail ('-v',)" in verbose
     assert "HTTP Request" not in quiet + verbose  # a line per request: only with -vv
