@@ -11,16 +11,8 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import DocsightError
 from engine.indexes import index_dir_for
 from engine.visible import clean, clean_line
-from tui.cli import (
-    add_dir,
-    add_json,
-    counted,
-    data_dir_from,
-    folder_from,
-    print_json,
-    settings_from,
-    subcommand,
-)
+from tui.arguments import add_dir, add_json, add_paths, subcommand
+from tui.cli import counted, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 
 if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of it
@@ -41,13 +33,7 @@ def register(subparsers: Any) -> None:
     )
     add_dir(ask)
     ask.add_argument("question", metavar="QUESTION", help="a question in plain words, quoted")
-    ask.add_argument(
-        "--path",
-        action="append",
-        default=[],
-        metavar="PREFIX",
-        help="limit to a path prefix (repeatable)",
-    )
+    add_paths(ask)
     ask.add_argument("--conversation", metavar="ID", help="continue a saved conversation")
     add_json(ask, "print the answer, its citations and sources as one JSON document")
     ask.set_defaults(func=run_ask)

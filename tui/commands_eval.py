@@ -10,7 +10,8 @@ from typing import Any
 
 from engine.evaluate import DEPTH, evaluate, read_questions, report
 from engine.types import Hit
-from tui.cli import add_dir, add_json, counted, print_json, subcommand
+from tui.arguments import add_dir, add_json, subcommand
+from tui.cli import counted, print_json
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 from tui.widgets.safe import clean as visible
 

@@ -12,18 +12,8 @@ from engine.config import MAX_TOP_K
 from engine.events import Event, FileFailed, SyncProgress
 from engine.indexes import index_dir_for, list_indexes, owner_pid, owner_serves, read_status
 from engine.visible import clean, clean_line
-from tui.cli import (
-    add_dir,
-    add_json,
-    bounded_int,
-    config_path_from,
-    counted,
-    data_dir_from,
-    folder_from,
-    print_json,
-    settings_from,
-    subcommand,
-)
+from tui.arguments import add_dir, add_json, add_paths, bounded_int, subcommand
+from tui.cli import config_path_from, counted, data_dir_from, folder_from, print_json, settings_from
 
 if TYPE_CHECKING:  # imported where used: a search the owner serves needs neither
     from tqdm import tqdm
@@ -67,16 +57,9 @@ def register(subparsers: Any) -> None:
         "-k",
         metavar="N",
         type=bounded_int(1, MAX_TOP_K),
-        default=None,
         help=f"number of hits, 1 to {MAX_TOP_K} (retrieval.top_k)",
     )
-    search.add_argument(
-        "--path",
-        action="append",
-        default=[],
-        metavar="PREFIX",
-        help="limit to a path prefix (repeatable)",
-    )
+    add_paths(search)
     add_json(search, "print the hits as one JSON document")
     search.set_defaults(func=run_search)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from engine.errors import LLMUnavailable
 from engine.visible import clean_line
-from tui.cli import add_json, data_dir_from, print_json, settings_from, subcommand
+from tui.arguments import add_json, subcommand
+from tui.cli import data_dir_from, print_json, settings_from
 
 
 def register(subparsers: Any) -> None:

@@ -8,14 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tui.cli import (
-    add_dir,
-    config_path_from,
-    data_dir_from,
-    folder_from,
-    settings_from,
-    subcommand,
-)
+from tui.arguments import add_dir, subcommand
+from tui.cli import config_path_from, data_dir_from, folder_from, settings_from
 
 
 def register(subparsers: Any) -> None:

@@ -19,7 +19,8 @@ from engine.events import (
     WatcherDegraded,
 )
 from engine.visible import clean_line
-from tui.cli import add_dir, add_json, counted, print_json, subcommand
+from tui.arguments import add_dir, add_json, subcommand
+from tui.cli import counted, print_json
 from tui.commands_index import open_engine, summary_line
 
 if TYPE_CHECKING:  # imported where used: `--help` loads no watcher and no Milvus
