@@ -1,4 +1,4 @@
-"""`docsight ask | conversations | llm status | llm stop`."""
+"""`docsight ask | conversations`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import DocsightError, LLMUnavailable
+from engine.errors import DocsightError
 from engine.indexes import index_dir_for
 from engine.visible import clean, clean_line
-from tui.cli import common_options, data_dir_from, folder_from, print_json, settings_from
+from tui.arguments import add_dir, add_json, add_paths, subcommand
+from tui.cli import counted, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 
 if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of it
@@ -20,31 +21,36 @@ if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of
 
 
 def register(subparsers: Any) -> None:
-    common = common_options()
-    ask = subparsers.add_parser("ask", parents=[common], help="ask a question about a folder")
-    ask.add_argument("dir")
-    ask.add_argument("question")
-    ask.add_argument("--path", action="append", default=[], help="limit to a path prefix")
+    ask = subcommand(
+        subparsers,
+        "ask",
+        "ask a question about a folder",
+        'docsight ask ~/notes "how often is the signing key rotated?"',
+        'docsight ask ~/notes "and who does it?" --conversation 3f2a9c81d04e     a follow-up',
+        'docsight ask ~/notes "what is the backup schedule?" --path ops/ --json',
+        description="Ask a question about a folder: a cited answer from the local model\n"
+        "(the nearest passages when no model can run).",
+    )
+    add_dir(ask)
+    ask.add_argument("question", metavar="QUESTION", help="a question in plain words, quoted")
+    add_paths(ask)
     ask.add_argument("--conversation", metavar="ID", help="continue a saved conversation")
-    ask.add_argument("--json", action="store_true")
+    add_json(ask, "print the answer, its citations and sources as one JSON document")
     ask.set_defaults(func=run_ask)
 
-    talks = subparsers.add_parser(
-        "conversations", parents=[common], help="list, show or delete saved conversations"
+    talks = subcommand(
+        subparsers,
+        "conversations",
+        "list, show or delete saved conversations",
+        "docsight conversations ~/notes",
+        "docsight conversations ~/notes --show 3f2a9c81d04e",
+        "docsight conversations ~/notes --delete 3f2a9c81d04e",
     )
-    talks.add_argument("dir")
+    add_dir(talks)
     talks.add_argument("--show", metavar="ID", help="print one conversation")
     talks.add_argument("--delete", metavar="ID", help="delete one conversation")
-    talks.add_argument("--json", action="store_true")
+    add_json(talks)
     talks.set_defaults(func=run_conversations)
-
-    llm = subparsers.add_parser("llm", help="the model server answers come from")
-    llm_commands = llm.add_subparsers(dest="llm_command", metavar="COMMAND")
-    status = llm_commands.add_parser("status", parents=[common], help="which server, is it up")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(func=run_llm_status)
-    stop = llm_commands.add_parser("stop", parents=[common], help="stop the managed server")
-    stop.set_defaults(func=run_llm_stop)
 
 
 def open_folder_answerer(
@@ -82,7 +88,7 @@ def say_if_building(status: dict[str, Any]) -> None:
     """An owner still indexing answers from the files indexed so far: say so."""
     if status.get("in_progress"):
         print(
-            f"docsight: indexing in progress ({status['files']} files indexed, "
+            f"docsight: indexing in progress ({counted(status['files'], 'file')} indexed, "
             f"{status['pending']} pending): answering from what is indexed so far",
             file=sys.stderr,
         )
@@ -195,7 +201,8 @@ def run_conversations(args: argparse.Namespace) -> int:
         return 0
     for summary in summaries:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.updated))
-        print(clean_line(f"{summary.id}  {when}  {summary.turns} turns  {summary.title}"))
+        turns = counted(summary.turns, "turn")
+        print(clean_line(f"{summary.id}  {when}  {turns}  {summary.title}"))
     if not summaries:
         print("no conversations yet")
     return 0
@@ -210,89 +217,4 @@ def _show(store: Conversations, conversation_id: str, as_json: bool) -> int:
         return 0
     for turn in turns:
         print(f"> {clean_line(turn.question)}\n{clean(turn.answer.strip())}\n")
-    return 0
-
-
-def llm_status(args: argparse.Namespace) -> dict[str, Any]:
-    from engine.llm_server import alive, choose_backend, log_path, read_record
-
-    settings, data_dir = settings_from(args), data_dir_from(args)
-    if settings.llm.base_url:
-        url = settings.llm.base_url.rstrip("/")
-        status: dict[str, Any] = {
-            "backend": settings.llm.backend,
-            "base_url": url,
-            "model": settings.llm.model or None,
-            "context_length": settings.llm.context_length,
-            "up": False,
-            "managed_pid": None,
-            "server_pid": None,
-            "state": None,
-            "reason": None,
-            "log": None,
-        }
-        from engine.llm import reported_context_length, server_models
-
-        try:
-            models = server_models(url if url.endswith("/v1") else f"{url}/v1")
-        except LLMUnavailable:
-            return status
-        entry = next(
-            (m for m in models if m.get("id") == settings.llm.model), models[0] if models else {}
-        )
-        status["model"] = status["model"] or entry.get("id")
-        status["context_length"] = (
-            reported_context_length(url, entry) or settings.llm.context_length
-        )
-        status["up"] = True
-        return status
-    record = read_record(data_dir) or {}
-    up = record.get("state") == "ready" and alive(record.get("supervisor_pid"))
-    if up:
-        from engine.llm import server_models
-
-        try:
-            server_models(str(record["base_url"]))
-        except LLMUnavailable:
-            up = False
-    supervisor, server = record.get("supervisor_pid"), record.get("server_pid")
-    return {
-        "backend": record.get("backend") or choose_backend(settings),
-        "base_url": record.get("base_url"),
-        "model": record.get("model") or settings.llm.model or None,
-        "context_length": record.get("context_length") or settings.llm.context_length,
-        "up": up,
-        "managed_pid": supervisor if alive(supervisor) else None,
-        "server_pid": server if alive(server) else None,
-        "state": record.get("state") if alive(supervisor) else None,
-        "reason": record.get("reason"),
-        "log": str(log_path(data_dir)) if record else None,
-    }
-
-
-def run_llm_status(args: argparse.Namespace) -> int:
-    status = llm_status(args)
-    if args.json:
-        print_json(status)
-        return 0
-    where = status["base_url"] or "not started (starts with the first question)"
-    state = "up" if status["up"] else "down"
-    model = status["model"] or "(default model)"
-    print(clean_line(f"{status['backend']} {model} at {where}: {state}"))
-    print(f"context length {status['context_length']} tokens")
-    if status["managed_pid"]:
-        pids = f"supervisor pid {status['managed_pid']}, server pid {status['server_pid']}"
-        print(f"managed by docsight ({pids}); docsight llm stop")
-    elif status["server_pid"]:
-        print(f"a server (pid {status['server_pid']}) outlived its supervisor: docsight llm stop")
-    if status["reason"]:
-        print(clean_line(f"last failure: {status['reason']} (log: {status['log']})"))
-    return 0
-
-
-def run_llm_stop(args: argparse.Namespace) -> int:
-    from engine.llm_server import stop_server
-
-    stopped = stop_server(data_dir_from(args))
-    print("stopped the model server" if stopped else "no managed model server was running")
     return 0

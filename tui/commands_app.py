@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tui.cli import common_options, config_path_from, data_dir_from, folder_from, settings_from
+from tui.arguments import add_dir, subcommand
+from tui.cli import config_path_from, data_dir_from, folder_from, settings_from
 
 
 def register(subparsers: Any) -> None:
-    app = subparsers.add_parser(
-        "app", parents=[common_options()], help="open the terminal UI on a folder (the default)"
+    app = subcommand(
+        subparsers,
+        "app",
+        "open the terminal UI on a folder (the default)",
+        "docsight ~/notes     the same as docsight app ~/notes",
+        "docsight app     on the folder you are in",
     )
-    app.add_argument("dir", nargs="?", default=".", help="the folder (default: here)")
+    add_dir(app, optional=True)
     app.set_defaults(func=run_app)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from engine.evaluate import DEPTH, evaluate, read_questions, report
 from engine.types import Hit
-from tui.cli import common_options, print_json
+from tui.arguments import add_dir, add_json, subcommand
+from tui.cli import counted, print_json
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 from tui.widgets.safe import clean as visible
 
@@ -22,17 +23,18 @@ optionally with "id", "also" (other files stating the same) and "answer" (a rege
 
 
 def register(subparsers: Any) -> None:
-    evaluation = subparsers.add_parser(
+    evaluation = subcommand(
+        subparsers,
         "eval",
-        parents=[common_options()],
-        help="measure retrieval on your own questions",
+        "measure retrieval on your own questions",
+        "docsight eval ~/notes questions.jsonl",
+        "docsight eval ~/notes questions.jsonl --json",
         description="Measure search on QUESTIONS: hit@1, hit@5, MRR, nDCG@10 and the misses.",
-        epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    evaluation.add_argument("dir", metavar="DIR", help="the indexed folder")
+    evaluation.epilog = f"{EXAMPLE}\n{evaluation.epilog}"
+    add_dir(evaluation)
     evaluation.add_argument("questions", metavar="QUESTIONS", type=Path, help="a .jsonl file")
-    evaluation.add_argument("--json", action="store_true", help="print one JSON document")
+    add_json(evaluation)
     evaluation.set_defaults(func=run_eval)
 
 
@@ -65,7 +67,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def print_report(document: dict[str, Any]) -> None:
     print(
-        f"{document['questions']} questions: hit@1 {document['hit_at_1']:.2f}  "
+        f"{counted(document['questions'], 'question')}: hit@1 {document['hit_at_1']:.2f}  "
         f"hit@5 {document['hit_at_5']:.2f}  MRR {document['mrr']:.2f}  "
         f"nDCG@10 {document['ndcg_at_10']:.2f}"
     )

@@ -12,15 +12,8 @@ from engine.config import MAX_TOP_K
 from engine.events import Event, FileFailed, SyncProgress
 from engine.indexes import index_dir_for, list_indexes, owner_pid, owner_serves, read_status
 from engine.visible import clean, clean_line
-from tui.cli import (
-    bounded_int,
-    common_options,
-    config_path_from,
-    data_dir_from,
-    folder_from,
-    print_json,
-    settings_from,
-)
+from tui.arguments import add_dir, add_json, add_paths, bounded_int, subcommand
+from tui.cli import config_path_from, counted, data_dir_from, folder_from, print_json, settings_from
 
 if TYPE_CHECKING:  # imported where used: a search the owner serves needs neither
     from tqdm import tqdm
@@ -36,38 +29,65 @@ PHASES = {"index": ("file", "indexing"), "export": ("step", "exporting the encod
 
 
 def register(subparsers: Any) -> None:
-    common = common_options()
-    index = subparsers.add_parser("index", parents=[common], help="sync a folder's index once")
-    index.add_argument("dir")
+    index = subcommand(
+        subparsers,
+        "index",
+        "sync a folder's index once",
+        "docsight index ~/notes",
+        "docsight index ~/notes --rebuild     after a change of embedding model or chunking",
+        "docsight index ~/notes --json",
+    )
+    add_dir(index)
     index.add_argument("--rebuild", action="store_true", help="rebuild after a settings change")
-    index.add_argument("--json", action="store_true")
+    add_json(index, "print the sync's counts as one JSON document")
     index.set_defaults(func=run_index)
 
-    search = subparsers.add_parser("search", parents=[common], help="search a folder's index")
-    search.add_argument("dir")
-    search.add_argument("query")
+    search = subcommand(
+        subparsers,
+        "search",
+        "search a folder's index",
+        'docsight search ~/notes "rotate the signing key"',
+        'docsight search ~/notes "backup schedule" -k 3 --path ops/',
+        'docsight search ~/notes "signing key" --json | jq ".hits[0].path"',
+        description="Search a folder's index (indexing the folder first if it never was).",
+    )
+    add_dir(search)
+    search.add_argument("query", metavar="QUERY", help="what to look for, in plain words")
     search.add_argument(
         "-k",
+        metavar="N",
         type=bounded_int(1, MAX_TOP_K),
-        default=None,
         help=f"number of hits, 1 to {MAX_TOP_K} (retrieval.top_k)",
     )
-    search.add_argument("--path", action="append", default=[], help="limit to a path prefix")
-    search.add_argument("--json", action="store_true")
+    add_paths(search)
+    add_json(search, "print the hits as one JSON document")
     search.set_defaults(func=run_search)
 
-    status = subparsers.add_parser("status", parents=[common], help="show a folder's index")
-    status.add_argument("dir")
-    status.add_argument("--json", action="store_true")
+    status = subcommand(
+        subparsers,
+        "status",
+        "show a folder's index: its counts, failed and left-out files",
+        "docsight status ~/notes",
+        "docsight status ~/notes --json",
+    )
+    add_dir(status)
+    add_json(status)
     status.set_defaults(func=run_status)
 
-    listing = subparsers.add_parser("indexes", parents=[common], help="list every index")
-    listing.add_argument("--json", action="store_true")
+    listing = subcommand(
+        subparsers, "indexes", "list every index", "docsight indexes", "docsight indexes --json"
+    )
+    add_json(listing)
     listing.set_defaults(func=run_indexes)
 
-    drop = subparsers.add_parser("forget", parents=[common], help="delete a folder's index")
-    drop.add_argument("dir")
-    drop.add_argument("--json", action="store_true")
+    drop = subcommand(
+        subparsers,
+        "forget",
+        "delete a folder's index",
+        "docsight forget ~/notes     the documents stay; only the index goes",
+    )
+    add_dir(drop)
+    add_json(drop)
     drop.set_defaults(func=run_forget)
 
 
@@ -146,7 +166,7 @@ def run_index(args: argparse.Namespace) -> int:
 
 def summary_line(report: SyncReport) -> str:
     parts = [
-        f"{report.files_scanned} files",
+        counted(report.files_scanned, "file"),
         f"{report.files_added} added",
         f"{report.files_changed} changed",
         f"{report.files_moved} moved",
@@ -155,7 +175,7 @@ def summary_line(report: SyncReport) -> str:
     if report.files_failed:
         parts.append(f"{report.files_failed} failed (docsight status shows why)")
     chunks = (
-        f"{report.chunks_total} chunks in the index, {report.chunks_embedded} embedded, "
+        f"{counted(report.chunks_total, 'chunk')} in the index, {report.chunks_embedded} embedded, "
         f"{report.chunks_reused} reused"
     )
     return f"{', '.join(parts)}; {chunks}; {report.seconds:.1f} s"
@@ -224,9 +244,10 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status["last_sync"]))
     owner = f", open in docsight pid {status['owner_pid']}" if status["owner_pid"] else ""
-    print(f"{status['files']} files, {status['chunks']} chunks, last sync {when}{owner}{building}")
+    counts = f"{counted(status['files'], 'file')}, {counted(status['chunks'], 'chunk')}"
+    print(f"{counts}, last sync {when}{owner}{building}")
     print(clean_line(f"embedding model {status['embedding_model']}, store {status['store_uri']}"))
-    print(f"{status['ignored']} files ignored, {len(status['failed'])} failed")
+    print(f"{counted(status['ignored'], 'file')} ignored, {len(status['failed'])} failed")
     for failure in status["failed"]:
         print(clean_line(f"  ! {failure['path']}: {failure['error']}"))
     shown = status["skipped"][:SKIPPED_SHOWN]
@@ -239,9 +260,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 def _building(status: dict[str, Any]) -> str:
     if status["in_progress"]:
-        return f"; indexing: {status['files']} files done, {status['pending']} pending"
+        return f"; indexing: {counted(status['files'], 'file')} done, {status['pending']} pending"
     if status["pending"]:
-        return f"; {status['pending']} files pending (an interrupted sync: docsight index)"
+        pending = counted(status["pending"], "file")
+        return f"; {pending} pending (an interrupted sync: docsight index)"
     return ""
 
 
@@ -259,7 +281,8 @@ def run_indexes(args: argparse.Namespace) -> int:
         size = entry["bytes"] / 1_000_000
         print(
             clean_line(
-                f"{entry['folder']}  {entry['files']} files  {entry['chunks']} chunks  "
+                f"{entry['folder']}  {counted(entry['files'], 'file')}  "
+                f"{counted(entry['chunks'], 'chunk')}  "
                 f"{size:.1f} MB  {when}"
             )
         )

@@ -8,16 +8,19 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tui.cli import common_options, config_path_from, data_dir_from, folder_from, settings_from
+from tui.arguments import add_dir, subcommand
+from tui.cli import config_path_from, data_dir_from, folder_from, settings_from
 
 
 def register(subparsers: Any) -> None:
-    mcp = subparsers.add_parser(
+    mcp = subcommand(
+        subparsers,
         "mcp",
-        parents=[common_options()],
-        help="serve a folder's live index to coding agents (MCP on stdio)",
+        "serve a folder's live index to coding agents (MCP on stdio)",
+        "docsight mcp ~/notes     as an agent starts it, from its mcpServers table",
+        "(docs/guide/agents.md shows that table for Claude Code, Cursor and others)",
     )
-    mcp.add_argument("dir", nargs="?", default=".", help="the folder (default: here)")
+    add_dir(mcp, optional=True)
     mcp.set_defaults(func=run_mcp)
 
 

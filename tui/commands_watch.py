@@ -19,7 +19,8 @@ from engine.events import (
     WatcherDegraded,
 )
 from engine.visible import clean_line
-from tui.cli import common_options, print_json
+from tui.arguments import add_dir, add_json, subcommand
+from tui.cli import counted, print_json
 from tui.commands_index import open_engine, summary_line
 
 if TYPE_CHECKING:  # imported where used: `--help` loads no watcher and no Milvus
@@ -28,11 +29,15 @@ if TYPE_CHECKING:  # imported where used: `--help` loads no watcher and no Milvu
 
 
 def register(subparsers: Any) -> None:
-    watch = subparsers.add_parser(
-        "watch", parents=[common_options()], help="keep a folder's index current until Ctrl-C"
+    watch = subcommand(
+        subparsers,
+        "watch",
+        "keep a folder's index current until Ctrl-C",
+        "docsight watch ~/notes     other docsight commands on ~/notes go through it",
+        "docsight watch ~/notes --json",
     )
-    watch.add_argument("dir")
-    watch.add_argument("--json", action="store_true", help="one JSON object per event")
+    add_dir(watch)
+    add_json(watch, "print one JSON object per line per event")
     watch.set_defaults(func=run_watch)
 
 
@@ -40,8 +45,9 @@ def describe(event: Event) -> str | None:
     """One log line per applied change; None for events that are not changes."""
     if isinstance(event, FileIndexed):
         if event.added:
-            return f"+ {event.path} {event.chunks} chunks"
-        return f"~ {event.path} {event.embedded} of {event.chunks} chunks re-embedded"
+            return f"+ {event.path} {counted(event.chunks, 'chunk')}"
+        chunks = counted(event.chunks, "chunk")
+        return f"~ {event.path} {event.embedded} of {chunks} re-embedded"
     if isinstance(event, FileRemoved):
         return f"- {event.path}"
     if isinstance(event, FileMoved):
