@@ -8,6 +8,8 @@ a deadline, never for a fixed time.
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from engine.engine import Engine
 from engine.llm_server import stop_server
 from engine.prompt import Context
 from tests.test_tui import ask, screen_text, settings_for_tests, wait_for, widget_text
+from tests.test_tui_tmux import TMUX, Terminal, docsight_command
 from tests.tui_standin import PatientApp, StandInBackend
 from tui.messages import SourceRef
 from tui.screens.folder import FolderScreen
@@ -256,3 +259,34 @@ def test_long_paths_are_elided_in_the_middle_and_keep_their_lines() -> None:
     lines = source_line(deep, 36).plain.split("\n")
     assert [len(line) <= 36 for line in lines] == [True, True]
     assert lines[0].startswith("[4] refer") and lines[0].endswith(":120-138")
+
+
+# a 16-colour terminal ---------------------------------------------------------------------
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+def test_a_16_colour_terminal_gets_16_colours_only(tmp_path: Path, data_dir: Path) -> None:
+    """Under TERM=xterm every colour docsight draws is one of the terminal's 16 (no
+    256-colour or RGB codes), in the chat and in the folder browser, and ctrl+q exits."""
+    folder = runbooks(tmp_path / "runbooks", 2)
+    terminal = Terminal(f"docsight-16-{tmp_path.name}")
+    command = ["env", "TERM=xterm", *docsight_command(), str(folder), "--data-dir", str(data_dir)]
+    try:
+        terminal.start(command, dict(os.environ))
+        terminal.wait_for(lambda s: re.search(r"2 files · \d+ chunks · watching", s), "index", 240)
+        chat = terminal.run("capture-pane", "-p", "-e", "-t", "e2e")
+        terminal.keys("C-o")
+        terminal.wait_for(lambda s: "runbook000.md" in s, "the folder browser", 30)
+        browser = terminal.run("capture-pane", "-p", "-e", "-t", "e2e")
+        for screen in (chat, browser):
+            codes = {code for sgr in SGR.findall(screen) for code in sgr.split(";") if code}
+            colours = {int(c) for c in codes if int(c) >= 30}
+            assert colours, "no colour at all"
+            assert colours <= set(range(30, 38)) | set(range(40, 48)) | {39, 49} | set(
+                range(90, 98)
+            ) | set(range(100, 108)), sorted(colours)
+        terminal.keys("C-q")
+        terminal.wait_for(lambda s: "docsight exited 0" in s, "a clean exit", 60)
+    finally:
+        terminal.kill()
