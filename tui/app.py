@@ -150,7 +150,7 @@ class DocsightApp(App[None]):
         if self._quitting:
             return
         self._quitting = True
-        self.stop_answer()
+        self._stop_questions()
         syncing = self.index_state.phase == "syncing"
         note = "stopping... (the sync ends after the batch in flight)" if syncing else "stopping..."
         self.notify(note, title="Quitting")
@@ -171,6 +171,13 @@ class DocsightApp(App[None]):
             return False
         self._cancel.set()
         return True
+
+    def _stop_questions(self) -> None:
+        """Stop the answer in flight, and a question still waiting for the index: its
+        thread would hold the process's exit for as long as it waits."""
+        self.stop_answer()
+        self.index_ready.set()
+        self.first_index.set()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -333,5 +340,5 @@ class DocsightApp(App[None]):
         )
 
     async def on_unmount(self) -> None:
-        self.stop_answer()
+        self._stop_questions()
         self.backend.close()
