@@ -2,7 +2,8 @@
 
 One database per folder, in the folder's index directory, so `docsight forget` takes the
 conversations with the index. WAL mode lets a second docsight process read and append while
-the owner runs.
+the owner runs. Each turn keeps the passages it was answered from (where, heading, score and
+the start of the text), so a resumed conversation shows its sources as they were.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -28,6 +30,33 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
 """
 TITLE_CHARS = 60
+SNIPPET_CHARS = 400  # of each passage: what a list of sources shows; the viewer reads the file
+
+
+class Passage(Protocol):
+    """A passage an answer was given (engine.prompt.Context)."""
+
+    n: int
+    path: str
+    start_line: int | None
+    end_line: int | None
+    page: int | None
+    heading: str
+    text: str
+    score: float
+
+
+def saved_passage(passage: Passage) -> dict[str, Any]:
+    return {
+        "n": passage.n,
+        "path": passage.path,
+        "start_line": passage.start_line,
+        "end_line": passage.end_line,
+        "page": passage.page,
+        "heading": passage.heading,
+        "score": round(float(passage.score), 4),
+        "text": passage.text[:SNIPPET_CHARS],
+    }
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,7 @@ class Turn:
     answer: str
     result: dict[str, Any] = field(default_factory=dict)  # the `ask --json` document
     created: float = 0.0
+    passages: list[dict[str, Any]] = field(default_factory=list)  # saved_passage() of each
 
 
 @dataclass(frozen=True)
@@ -65,6 +95,14 @@ class Conversations:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        self._add_passages_column()
+
+    def _add_passages_column(self) -> None:
+        """Databases made before turns kept their passages get the column, empty."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
+        if "passages" not in columns:
+            with self._db:
+                self._db.execute("ALTER TABLE turns ADD COLUMN passages TEXT NOT NULL DEFAULT '[]'")
 
     def close(self) -> None:
         self._db.close()
@@ -85,13 +123,22 @@ class Conversations:
         row = self._db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
         return row.fetchone() is not None
 
-    def add_turn(self, conversation_id: str, question: str, result: dict[str, Any]) -> None:
+    def add_turn(
+        self,
+        conversation_id: str,
+        question: str,
+        result: dict[str, Any],
+        passages: Sequence[Passage] = (),
+    ) -> None:
+        """`result` is the `ask --json` document; `passages` what the answer was given."""
         now = time.time()
+        saved = json.dumps([saved_passage(passage) for passage in passages])
+        answer = result.get("answer", "")
         with self._db:
             self._db.execute(
-                "INSERT INTO turns (conversation_id, question, answer, result, created) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, question, result.get("answer", ""), json.dumps(result), now),
+                "INSERT INTO turns (conversation_id, question, answer, result, created, passages) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, question, answer, json.dumps(result), now, saved),
             )
             self._db.execute(
                 "UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id)
@@ -99,11 +146,11 @@ class Conversations:
 
     def turns(self, conversation_id: str) -> list[Turn]:
         rows = self._db.execute(
-            "SELECT question, answer, result, created FROM turns "
+            "SELECT question, answer, result, created, passages FROM turns "
             "WHERE conversation_id = ? ORDER BY id",
             (conversation_id,),
         )
-        return [Turn(q, a, json.loads(r), c) for q, a, r, c in rows]
+        return [Turn(q, a, json.loads(r), c, json.loads(p)) for q, a, r, c, p in rows]
 
     def list(self) -> list[ConversationSummary]:
         rows = self._db.execute(

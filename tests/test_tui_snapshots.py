@@ -6,15 +6,23 @@ change with `pytest tests/test_tui_snapshots.py --snapshot-update` and look at t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 import pytest
+from rich.color import ColorSystem
+from rich.segment import Segment
+from rich.style import Style
+from textual.color import Color
+from textual.filter import LineFilter
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from engine.config import TUISettings
 from tests.tui_standin import LongCodeBackend, PatientApp, StandInBackend
 from tui.app import DocsightApp
+from tui.messages import AnswerResult, SourceRef
 from tui.screens.main import MainScreen
 from tui.widgets.chat import AnswerBlock
 from tui.widgets.question import QuestionInput
@@ -153,3 +161,80 @@ def test_delete_confirmation(snap_compare: Compare, size: tuple[int, int]) -> No
 
 def test_sixteen_colour_theme(snap_compare: Compare) -> None:
     assert snap_compare(app_with(theme="ansi-dark"), terminal_size=(80, 24), run_before=answered)
+
+
+# a resumed conversation, sources with a long path -----------------------------------------
+DEEP = SourceRef(
+    3,
+    "reference/configuration/storage/milvus-standalone-and-distributed-deployment.md",
+    120,
+    138,
+    heading="Storage > Distributed",
+    score=0.47,
+    text="Point store.uri at the cluster; the token comes from the environment.",
+    cited=False,
+)
+
+
+class DeepPathBackend(StandInBackend):
+    """A saved conversation whose sources include a file deep in the folder."""
+
+    def conversation(self, conversation_id: str) -> list[AnswerResult]:
+        return [replace(turn, sources=[DEEP]) for turn in super().conversation(conversation_id)]
+
+
+@SIZES
+def test_resumed_conversation_sources(snap_compare: Compare, size: tuple[int, int]) -> None:
+    """Scores and snippets as they were; the long path elided in its middle, on one line."""
+    app = PatientApp(DeepPathBackend(), TUISettings())
+    steps = then("ctrl+r", "enter", first=opened)
+    assert snap_compare(app, terminal_size=size, run_before=steps)
+
+
+# a 16-colour terminal (TERM=xterm) --------------------------------------------------------
+@lru_cache(1024)
+def sixteen(style: Style) -> Style:
+    """`style` in the 16 colours of the terminal, as Rich writes it to such a terminal."""
+    color = style.color.downgrade(ColorSystem.STANDARD) if style.color else None
+    background = style.bgcolor.downgrade(ColorSystem.STANDARD) if style.bgcolor else None
+    return style + Style.from_color(color, background)
+
+
+class SixteenColours(LineFilter):
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [
+            Segment(text, style and sixteen(style), control) for text, style, control in segments
+        ]
+
+
+class SixteenColourApp(PatientApp):
+    """The app on a terminal of 16 colours: it chooses its theme as under TERM=xterm, and
+    every colour it draws comes out as the nearest of the 16, as the terminal shows it."""
+
+    def sixteen_colours(self) -> bool:
+        return True
+
+    def get_line_filters(self) -> list[LineFilter]:
+        return [*super().get_line_filters(), SixteenColours()]
+
+
+@SIZES
+def test_sixteen_colours_main_screen_with_an_answer(
+    snap_compare: Compare, size: tuple[int, int]
+) -> None:
+    app = SixteenColourApp(StandInBackend(), TUISettings())
+    assert snap_compare(app, terminal_size=size, run_before=answered)
+
+
+@SIZES
+def test_sixteen_colours_folder_browser(snap_compare: Compare, size: tuple[int, int]) -> None:
+    app = SixteenColourApp(StandInBackend(), TUISettings())
+    steps = then("ctrl+o", "down", "down", "down", "down", "down", first=opened)
+    assert snap_compare(app, terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_folder_browser_filter(snap_compare: Compare, size: tuple[int, int]) -> None:
+    """The filter focused: its placeholder and the footer say Down and Tab go to the files."""
+    steps = then("ctrl+o", "slash", first=opened)
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)

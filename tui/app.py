@@ -61,6 +61,7 @@ class DocsightApp(App[None]):
         self.live = False
         self._clock = SyncClock()
         self._cancel: threading.Event | None = None
+        self._quitting = False
         self.index_ready = threading.Event()  # set once the index opened, or failed to
         self.first_index = threading.Event()  # set once something is indexed, or cannot be
         self.set_reactive(DocsightApp.index_state, m.IndexState(folder=backend.folder.name))
@@ -79,8 +80,7 @@ class DocsightApp(App[None]):
         if name not in self.available_themes:
             self.notify(f"unknown theme {name!r} (tui.theme)", title="Settings", severity="warning")
             name = "textual-dark"
-        sixteen = self.console.color_system in ("standard", "windows") and not self.is_headless
-        if sixteen and name.startswith("textual-"):
+        if self.sixteen_colours() and name.startswith("textual-"):
             name = ANSI_THEMES[name != "textual-light"]  # 16 colours: the terminal's palette
         self.theme = name
 
@@ -97,6 +97,11 @@ class DocsightApp(App[None]):
         if theme.name != self._theme_shown:
             self._theme_shown = theme.name
             self.ui_state.remember_theme(theme.name)
+
+    def sixteen_colours(self) -> bool:
+        """A terminal of 16 colours (TERM=xterm): Textual's themes would come out in the
+        nearest of them, so the ANSI themes stand in. Never in tests, whose TERM varies."""
+        return self.console.color_system in ("standard", "windows") and not self.is_headless
 
     def _apply_keymap(self, keymap: dict[str, str]) -> None:
         unknown = sorted(set(keymap) - binding_ids())
@@ -138,6 +143,19 @@ class DocsightApp(App[None]):
     def action_sync(self) -> None:
         self.sync_now()
 
+    async def action_quit(self) -> None:
+        """Stop the work first, with the screen still up: an answer stops at once, a sync
+        after the batch in flight (what it committed stays), the watcher and the owner
+        socket close; then the app exits. A second ctrl+q meanwhile changes nothing."""
+        if self._quitting:
+            return
+        self._quitting = True
+        self._stop_questions()
+        syncing = self.index_state.phase == "syncing"
+        note = "stopping... (the sync ends after the batch in flight)" if syncing else "stopping..."
+        self.notify(note, title="Quitting")
+        self.close_backend()
+
     def _resume(self, conversation_id: str | None) -> None:
         if conversation_id:
             self.load_conversation(self.switch_to_main(), conversation_id)
@@ -153,6 +171,13 @@ class DocsightApp(App[None]):
             return False
         self._cancel.set()
         return True
+
+    def _stop_questions(self) -> None:
+        """Stop the answer in flight, and a question still waiting for the index: its
+        thread would hold the process's exit for as long as it waits."""
+        self.stop_answer()
+        self.index_ready.set()
+        self.first_index.set()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -231,6 +256,13 @@ class DocsightApp(App[None]):
         turns = self.backend.conversation(conversation_id)
         target.post_message(m.ConversationLoaded(conversation_id, turns))
 
+    @work(thread=True, exit_on_error=False, name="Stopping", group="quit")
+    def close_backend(self) -> None:
+        try:
+            self.backend.close()
+        finally:
+            self.call_from_thread(self.exit)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place a failed worker becomes a notification: title and one line."""
         if event.state != WorkerState.ERROR or event.worker.error is None:
@@ -308,5 +340,5 @@ class DocsightApp(App[None]):
         )
 
     async def on_unmount(self) -> None:
-        self.stop_answer()
+        self._stop_questions()
         self.backend.close()

@@ -31,6 +31,16 @@ def detail(state: m.FileState | None, path: str) -> Text:
     return text
 
 
+class FilterField(Input):
+    """The filter: Down and Tab go on to the tree (the placeholder and the footer say so),
+    Enter too; every other key edits the filter."""
+
+    BINDINGS = [
+        Binding("down", "screen.to_tree", "To the files"),
+        Binding("tab", "screen.to_tree", "To the files", show=False),
+    ]
+
+
 class FolderScreen(Screen[None]):
     BINDINGS = [
         Binding(
@@ -53,7 +63,7 @@ class FolderScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         from tui.widgets.status_line import StatusLine
 
-        yield Input(placeholder="Filter by name (/)", id="filter")
+        yield FilterField(placeholder="Filter by name (/) · Down or Tab: to the files", id="filter")
         yield FolderTree(self.docsight.backend.folder.name + "/", id="tree")
         yield Static(id="file-detail")
         yield StatusLine()
@@ -76,6 +86,9 @@ class FolderScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def filter_done(self) -> None:
+        self.action_to_tree()
+
+    def action_to_tree(self) -> None:
         self.set_focus(self.query_one(FolderTree))
 
     @on(Tree.NodeHighlighted)

@@ -186,7 +186,10 @@ class Answers:
 
     def conversation(self, conversation_id: str) -> list[AnswerResult]:
         turns = self.answerer.conversations.turns(conversation_id)
-        return [result_from(turn.question, turn.result, []) for turn in turns]
+        return [
+            result_from(turn.question, turn.result, [Context(**p) for p in turn.passages])
+            for turn in turns
+        ]
 
     def delete_conversation(self, conversation_id: str) -> None:
         self.answerer.conversations.delete(conversation_id)

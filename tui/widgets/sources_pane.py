@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -10,15 +11,38 @@ from textual.widgets.option_list import Option
 from tui.messages import EditSource, OpenSource, SourceRef
 from tui.widgets.safe import clean, snippet
 
+LINE_WIDTH = 38  # of a source's lines before the pane has a size (a 44-column pane)
+MIN_SNIPPET = 12
 
-def source_line(ref: SourceRef, width: int = 26) -> Text:
-    """Two lines: `[2] guide/keys.md:40-58`, then `0.82  "Rotate the signing key..."`."""
-    text = Text(f"[{ref.n}] ", style="bold" if ref.cited else "dim", end="")
-    text.append(clean(ref.where), style="" if ref.cited else "dim")
+
+def elide_middle(text: str, width: int) -> str:
+    """`guide/…/keys.md` rather than a wrapped line: the start and the end of a path say
+    most about it."""
+    if len(text) <= width:
+        return text
+    keep = max(width, 1) - 1
+    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2) :]
+
+
+def where_within(ref: SourceRef, width: int) -> str:
+    """`ref.where` on at most `width` columns: the path elided, the line range kept."""
+    where = clean(ref.where)
+    suffix = where[len(clean(ref.path)) :]
+    return elide_middle(clean(ref.path), max(1, width - len(suffix))) + suffix
+
+
+def source_line(ref: SourceRef, width: int = LINE_WIDTH) -> Text:
+    """Two lines of at most `width` columns: `[2] guide/keys.md:40-58`, then
+    `0.82  "Rotate the signing key..."`."""
+    number = f"[{ref.n}] "
+    text = Text(number, style="bold" if ref.cited else "dim", end="")
+    text.append(where_within(ref, width - len(number)), style="" if ref.cited else "dim")
     text.append("\n    ")
+    room = width - 4 - 2  # the indent, the quotes
     if ref.score is not None:
         text.append(f"{ref.score:.2f}  ", style="dim")
-    text.append(f'"{snippet(ref.text, width)}"', style="italic dim")
+        room -= 6
+    text.append(f'"{snippet(ref.text, max(room, MIN_SNIPPET))}"', style="italic dim")
     return text
 
 
@@ -34,16 +58,30 @@ class SourcesPane(OptionList):
         super().__init__(id=id)
         self.refs: list[SourceRef] = []
         self.border_title = "Sources"
+        self._width = 0  # the line width the options were made for
 
     def show(self, refs: list[SourceRef]) -> None:
         self.refs = refs
-        self.clear_options()
-        self.add_options(
-            Option(source_line(ref), id=f"ref-{index}") for index, ref in enumerate(refs)
-        )
+        self._fill(0 if refs else None)
         self.border_subtitle = f"{sum(r.cited for r in refs)} cited · {len(refs)} in all"
         self.display = bool(refs)
-        self.highlighted = 0 if refs else None
+
+    def _fill(self, highlighted: int | None) -> None:
+        self._width = self._line_width()
+        self.clear_options()
+        self.add_options(
+            Option(source_line(ref, self._width), id=f"ref-{index}")
+            for index, ref in enumerate(self.refs)
+        )
+        self.highlighted = highlighted
+
+    def _line_width(self) -> int:
+        width = self.scrollable_content_region.width
+        return width - 1 if width > MIN_SNIPPET else LINE_WIDTH  # room for a scrollbar
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.refs and self._line_width() != self._width:
+            self._fill(self.highlighted)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
