@@ -179,8 +179,8 @@ async def test_the_checked_answer_keeps_its_code_block() -> None:
         await settle(pilot)
         await ask(pilot, "how do I rotate the signing key?")
         block = app.screen.query(AnswerBlock).last()
-        fences = block.query(MarkdownFence)
-        assert [fence.code.strip() for fence in fences] == ["keyctl rotate --key signing --grace 7d"]
+        code = [fence.code.strip() for fence in block.query(MarkdownFence)]
+        assert code == ["keyctl rotate --key signing --grace 7d"]
         assert "keyctl" not in " ".join(p.source or "" for p in block.query(MarkdownParagraph))
 
 
