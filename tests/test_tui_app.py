@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 
 from engine import events as ev
 from engine.config import TUISettings
+from engine.sync import SyncReport
 from tests.tui_standin import PatientApp, StandInBackend
 from tui.keys import binding_ids, help_sections
 from tui.messages import IndexState, one_line
@@ -27,7 +28,7 @@ from tui.widgets.folder_tree import FolderTree
 from tui.widgets.index_events import SyncClock, next_state
 from tui.widgets.question import QuestionInput
 from tui.widgets.source_view import SourceView
-from tui.widgets.status_line import index_text
+from tui.widgets.status_line import duration_text, index_text
 
 pytestmark = pytest.mark.anyio
 
@@ -208,15 +209,32 @@ def test_the_status_line_follows_a_sync() -> None:
     clock = SyncClock()
     state = IndexState(folder="notes", phase="watching", files=3, chunks=8)
     state = next_state(state, ev.SyncStarted("full"), clock, live=True)
-    state = next_state(state, ev.SyncProgress("embed", 0, 900), clock, live=True)
+    state = next_state(state, ev.SyncProgress("index", 0, 900), clock, live=True)
     clock.started -= 10  # ten seconds later
-    state = next_state(state, ev.SyncProgress("embed", 120, 900), clock, live=True)
-    assert index_text(state).plain == "notes  syncing 120/900 chunks · 12 chunks/s"
+    progress = ev.SyncProgress("index", 120, 900, 300, 2000, 1900)
+    state = next_state(state, progress, clock, live=True)
+    syncing = "notes  syncing 120/900 files · 1 min left · 1,900 reused · 300 embedded · 12 files/s"
+    assert index_text(state).plain == syncing
+    state = next_state(state, ev.SyncProgress("write", 3, 3), clock, live=True)
+    assert index_text(state).plain == syncing  # a batch committing is not files loaded
     state = next_state(state, ev.WatcherDegraded("polling instead"), clock, live=True)
     assert "watcher degraded: polling instead" in index_text(state).plain
-    report = type("Report", (), {"chunks_total": 950})()
+    report = SyncReport(files_added=1, files_changed=1, chunks_total=950)
     state = next_state(state, ev.SyncFinished(report), clock, live=True)
-    assert index_text(state).plain.startswith("notes  3 files · 950 chunks · watching")
+    assert state.last_sync is not None
+    when = time.strftime("%H:%M:%S", time.localtime(state.last_sync))
+    settled = f"notes  3 files · 950 chunks · synced {when}, 2 files changed · watching"
+    assert index_text(state).plain.startswith(settled)
+
+
+def test_the_time_left_reads_as_a_person_says_it() -> None:
+    assert [duration_text(s) for s in (0.2, 40, 65, 2210, 7500)] == [
+        "1 s",
+        "40 s",
+        "1 min",
+        "37 min",
+        "2 h 05 min",
+    ]
 
 
 def test_failures_become_one_line() -> None:

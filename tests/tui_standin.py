@@ -8,11 +8,13 @@ and raises the same kind of errors; behaviour tests use the real engine instead.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import tui.app
 from engine import events as ev
+from engine.sync import SyncReport
 from tui.app import DocsightApp
 from tui.messages import (
     AnswerResult,
@@ -99,6 +101,7 @@ SENTENCES = [
     SentenceRef("The old key stays valid for the grace period.", (1,), "attribution"),
     SentenceRef("Pass --force to skip the grace period.", (), "model", supported=False),
 ]
+LAST_SYNC = time.mktime((2026, 12, 2, 14, 5, 9, 0, 0, -1))  # 14:05:09 in any time zone
 CONVERSATIONS = [
     ConversationInfo("c2", "How do I rotate the signing key?", 2),
     ConversationInfo("c1", "Where do backups go?", 1),
@@ -123,10 +126,12 @@ class StandInBackend:
         return self.status()
 
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
+        on_event(ev.SyncStarted("full"))
         if self.syncing:  # a sync in its embedding phase, too young to have a rate
-            on_event(ev.SyncStarted("full"))
-            on_event(ev.SyncProgress("index", 120, 900, 300, 2000))
+            on_event(ev.SyncProgress("index", 120, 900, 300, 2000, 1900))
             on_event(ev.FileIndexed("guide/keys.md", 3, 3, True))
+        else:  # the first sweep found two files edited since the last run
+            on_event(ev.SyncFinished(SyncReport(files_scanned=4, files_changed=2)))
         return True, ""
 
     def sync(self, on_event: EventSink) -> None:
@@ -137,6 +142,8 @@ class StandInBackend:
             "files": 3,
             "chunks": 8,
             "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
+            "failed": [{"path": s.path, "error": s.reason} for s in FILE_STATES if s.state == "failed"],
+            "last_sync": LAST_SYNC,
         }
 
     def file_states(self) -> dict[str, FileState]:

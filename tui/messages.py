@@ -131,6 +131,12 @@ class IndexState:
     total: int = 0
     unit: str = "files"
     rate: float | None = None
+    seconds_left: float | None = None  # of the sync in progress, at its rate so far
+    embedded: int = 0  # chunks embedded by the sync in progress
+    reused: int = 0  # chunks whose vectors the catalog's cache held (not embedded again)
+    failed: int = 0  # files that could not be read (the folder browser says why)
+    last_sync: float | None = None  # when the index last finished a sync (epoch seconds)
+    changed: int | None = None  # files that sync added, changed, moved or deleted (None: unknown)
     degraded: str = ""
     error: str = ""
     embedding_model: str = ""

@@ -46,6 +46,10 @@ class FolderScreen(Screen[None]):
         ),
     ]
 
+    def __init__(self, failed_only: bool = False) -> None:
+        super().__init__()
+        self.failed_only = failed_only  # opened from the status line's failed count
+
     @property
     def docsight(self) -> DocsightApp:
         return cast("DocsightApp", self.app)
@@ -60,11 +64,17 @@ class FolderScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.failed_only:
+            self.query_one(FolderTree).set_failed_only(True)
         self.reload()
         self.set_focus(self.query_one(FolderTree))
 
     def reload(self) -> None:
         self.query_one(FolderTree).load(self.docsight.file_states)
+        self._show_detail()
+
+    def show_failed_only(self) -> None:
+        self.query_one(FolderTree).set_failed_only(True)
         self._show_detail()
 
     def apply(self, path: str, state: m.FileState | None) -> None:
