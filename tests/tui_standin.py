@@ -101,6 +101,7 @@ SENTENCES = [
     SentenceRef("The old key stays valid for the grace period.", (1,), "attribution"),
     SentenceRef("Pass --force to skip the grace period.", (), "model", supported=False),
 ]
+MODEL_DOWN = "no model server answered at http://127.0.0.1:9/v1 (connection refused)"
 LAST_SYNC = time.mktime((2026, 12, 2, 14, 5, 9, 0, 0, -1))  # 14:05:09 in any time zone
 CONVERSATIONS = [
     ConversationInfo("c2", "How do I rotate the signing key?", 2),
@@ -155,10 +156,10 @@ class StandInBackend:
         return SourceText(path, SOURCES[path].split("\n"), "markdown")
 
     def start_model(self, on_state: ModelSink) -> None:
-        if self.model_ready:
-            on_state("llama.cpp SmolLM2-135M ready", True)
+        if self.model_ready:  # as the answer API says them (tui/widgets/answers.py)
+            on_state("llama.cpp SmolLM2-135M-Instruct.Q4_1.gguf: ready", True)
         else:
-            on_state("model unavailable: connection refused (127.0.0.1:9)", False)
+            on_state(f"unavailable: {MODEL_DOWN}", False)
 
     def ask(
         self,

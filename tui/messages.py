@@ -182,12 +182,14 @@ class IndexEvent(Message, bubble=False):
         self.event = event
 
     def can_replace(self, message: Message) -> bool:
-        """Progress still queued behind newer progress is stale: the UI skips it, so a
-        sync of thousands of files cannot flood the screen."""
+        """Progress still queued behind newer progress of its phase is stale: the UI skips
+        it, so a sync of thousands of files cannot flood the screen. Another phase's does
+        not replace it: a batch committing must not hide how many files were loaded."""
         return (
             isinstance(message, IndexEvent)
             and isinstance(self.event, SyncProgress)
             and isinstance(message.event, SyncProgress)
+            and message.event.phase == self.event.phase
         )
 
 

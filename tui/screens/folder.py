@@ -36,11 +36,13 @@ class FolderScreen(Screen[None]):
         Binding(
             "escape", "back", "Back", id="back", tooltip="Clear the filter, else back to the chat"
         ),
-        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter the tree by name"),
+        Binding(  # the field's placeholder shows the key: the footer fits 80 columns
+            "slash", "filter", "Filter", id="filter", tooltip="Filter the tree by name", show=False
+        ),
         Binding(
             "a",
             "ask_here",
-            "Ask about this",
+            "Ask here",
             id="ask_here",
             tooltip="Ask a question about the selected file or folder only",
         ),

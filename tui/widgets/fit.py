@@ -19,12 +19,23 @@ Shrink = Literal["keep", "drop", "middle", "end"]
 @dataclass(frozen=True)
 class Part:
     """A piece of the line: `priority` (higher stays longer) and how it gives way;
-    "middle" and "end" shorten it down to `least` cells, never below."""
+    "middle" and "end" shorten it down to `least` cells, never below. A long part may
+    grow at `priority` only up to `soon` cells, and past them at `later` (a reason's
+    first words matter more than its last)."""
 
     text: Text
     priority: int
     shrink: Shrink = "keep"
     least: int = 0
+    soon: int | None = None
+    later: int = 0
+
+    def requests(self) -> list[tuple[int, int]]:
+        """(priority, cells up to which it grows at that priority), most wanted first."""
+        full = self.text.cell_len
+        if self.soon is None or self.soon >= full:
+            return [(self.priority, full)]
+        return [(self.priority, self.soon), (self.later, full)]
 
     def at_least(self) -> int:
         """The cells it takes when everything gives way."""
@@ -64,11 +75,12 @@ def fit(parts: list[Part], width: int) -> list[Part]:
     Their order on the line stays as given."""
     room = width - sum(part.at_least() for part in parts)
     sizes = {n: part.at_least() for n, part in enumerate(parts)}
-    for n in sorted(range(len(parts)), key=lambda n: -parts[n].priority):
-        wanted = parts[n].text.cell_len - sizes[n]
+    wants = [(priority, n, upto) for n, p in enumerate(parts) for priority, upto in p.requests()]
+    for _, n, upto in sorted(wants, key=lambda want: (-want[0], want[1])):
+        wanted = upto - sizes[n]
         if parts[n].shrink == "drop":
             if 0 < wanted <= room:
-                sizes[n], room = wanted, room - wanted
+                sizes[n], room = upto, room - wanted
         elif wanted > 0 and room > 0:
             grow = min(wanted, room)
             sizes[n], room = sizes[n] + grow, room - grow

@@ -77,7 +77,7 @@ class FolderTree(Tree[str]):
             place[path.rstrip("/").split("/")[-1] + ("/" if path.endswith("/") else "")] = path
         self._add_branch(self.root, "", nested)
         self.root.expand()
-        if self.filter or (first and len(shown) <= OPEN_ALL_UP_TO):
+        if self.filter or self.failed_only or (first and len(shown) <= OPEN_ALL_UP_TO):
             self.root.expand_all()
         for path in expanded & self._by_path.keys():
             self._by_path[path].expand()

@@ -23,6 +23,7 @@ from tui.widgets.safe import clean
 
 BAR_CELLS = 14  # the progress bar with its margins (app.tcss)
 GAP = Part(Text("  ", end=""), 10)  # between the index's side and the model's
+REASON_SOON = 40  # cells of a failure's reason that come before the rest of the line
 NAME_LEAST = 7  # a model name shortened to `Smo…guf` still tells models apart
 FAILURES_ACTION = "app.failures"  # clicking the failed count: the browser, failures only
 
@@ -75,9 +76,9 @@ def _settled_parts(state: IndexState) -> list[Part]:
         when = time.strftime("%H:%M:%S", time.localtime(state.last_sync))
         parts.append(Part(_text(f" · synced {when}", "dim"), 6, "drop"))
         if state.changed is not None:
-            parts.append(Part(_text(f", {changes_text(state.changed)}", "dim"), 4, "drop"))
+            parts.append(Part(_text(f", {changes_text(state.changed)}", "dim"), 5, "drop"))
     if state.phase == "watching":
-        parts.append(Part(_text(" · watching"), 5, "drop"))
+        parts.append(Part(_text(" · watching"), 4, "drop"))
     else:  # news: edits will not show until a sync (ctrl+s)
         parts.append(Part(_text(" · not watching"), 7))
     return parts
@@ -89,7 +90,7 @@ def index_parts(state: IndexState) -> list[Part]:
         parts.append(Part(_text("opening the index..."), 9))
     elif state.phase == "failed":
         reason = _text(f"index unavailable: {clean(state.error)}", "red")
-        parts.append(Part(reason, 9, "end", 24))
+        parts.append(Part(reason, 9, "end", 24, soon=REASON_SOON + 19, later=3))
     elif state.phase == "syncing":
         parts += _syncing_parts(state)
     else:
@@ -115,7 +116,9 @@ def model_parts(state: IndexState) -> list[Part]:
     text = clean(state.model)
     words = text.split(" ")
     name = max(words, key=len)
-    if state.model_ready is False or len(name) <= NAME_LEAST:
+    if state.model_ready is False:  # the reason's first words before the index's news
+        parts.append(Part(_text(text, style), 9, "end", 16, soon=REASON_SOON, later=3))
+    elif len(name) <= NAME_LEAST:
         parts.append(Part(_text(text, style), 9, "end", 16))
     else:
         at = text.index(name)
