@@ -474,9 +474,10 @@ def test_a_restart_reports_the_cached_chunks_it_reuses(
     data = tmp_path / "data"
 
     def kill_once_embedded(event: object) -> None:
-        if isinstance(event, SyncProgress) and event.phase == "index" and event.chunks_embedded:
-            if event.chunks_embedded == event.chunks_to_embed:
-                raise KeyboardInterrupt("killed before the batch was committed")
+        if not isinstance(event, SyncProgress) or event.phase != "index":
+            return
+        if event.chunks_embedded and event.chunks_embedded == event.chunks_to_embed:
+            raise KeyboardInterrupt("killed before the batch was committed")
 
     with open_engine(big_folder, data, embedder, SMALL_CHUNKS) as engine:
         with pytest.raises(KeyboardInterrupt):

@@ -70,6 +70,8 @@ FILE_STATES = [
     FileState(".env", "ignored", reason="a secrets file"),
 ]
 
+FAILED = [state for state in FILE_STATES if state.state == "failed"]
+
 ROTATE = SourceRef(
     1, "guide/keys.md", 7, 15, heading="Signing keys > Rotate", score=0.82, text=KEYS_MD[90:300]
 )
@@ -136,14 +138,15 @@ class StandInBackend:
         return True, ""
 
     def sync(self, on_event: EventSink) -> None:
-        return None
+        on_event(ev.SyncStarted("full"))  # nothing changed since the first sweep
+        on_event(ev.SyncFinished(SyncReport(files_scanned=4)))
 
     def status(self) -> dict[str, Any]:
         return {
             "files": 3,
             "chunks": 8,
             "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
-            "failed": [{"path": s.path, "error": s.reason} for s in FILE_STATES if s.state == "failed"],
+            "failed": [{"path": f.path, "error": f.reason} for f in FAILED],
             "last_sync": LAST_SYNC,
         }
 

@@ -18,7 +18,7 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
 from tui.messages import IndexState
-from tui.widgets.fit import Part, fit, joined
+from tui.widgets.fit import Part, Shrink, fit, joined
 from tui.widgets.safe import clean
 
 BAR_CELLS = 14  # the progress bar with its margins (app.tcss)
@@ -122,7 +122,7 @@ def model_parts(state: IndexState) -> list[Part]:
         parts.append(Part(_text(text, style), 9, "end", 16))
     else:
         at = text.index(name)
-        before = "drop" if state.model_ready else "keep"  # `llama.cpp `; `loading ...`
+        before: Shrink = "drop" if state.model_ready else "keep"  # `llama.cpp `; `loading`
         parts.append(Part(_text(text[:at], style), 3 if state.model_ready else 8, before))
         parts.append(Part(_text(name, style), 3, "middle", NAME_LEAST))
         parts.append(Part(_text(text[at + len(name) :], style), 8))
