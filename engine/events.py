@@ -15,12 +15,14 @@ class SyncStarted:
 @dataclass(frozen=True)
 class SyncProgress:
     # "export": the one-time ONNX export (steps); "index": files loaded of those to load,
-    # with the chunks embedded so far and those known to need it; "write": steps committed.
+    # with the chunks embedded so far, those known to need it, and those whose vectors the
+    # catalog's cache already held (reused, not embedded); "write": steps committed.
     phase: str
     done: int
     total: int
     chunks_embedded: int = 0
     chunks_to_embed: int = 0
+    chunks_reused: int = 0
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,23 @@ class SyncReport:
         return dict(self.__dict__)
 
 
+@dataclass
+class Tally:
+    """What SyncProgress("index") says so far: files loaded of those to load, chunks
+    embedded, those known to need it, and those whose vectors the cache already held."""
+
+    files_total: int
+    files_done: int = 0
+    embedded: int = 0
+    to_embed: int = 0
+    reused: int = 0
+
+    def event(self) -> SyncProgress:
+        return SyncProgress(
+            "index", self.files_done, self.files_total, self.embedded, self.to_embed, self.reused
+        )
+
+
 class Syncer:
     def __init__(
         self,
@@ -133,15 +150,12 @@ class Syncer:
         """Load, embed and commit `plan.to_load` a batch at a time."""
         todo = list(plan.to_load)
         limit = FIRST_BATCH_CHUNKS
-        done = 0
+        tally = Tally(len(plan.to_load))
         while todo:
             deleted_before = len(plan.deleted)
-            prepared, taken = self._prepare(plan, todo, limit, emit, cancel, done)
+            prepared, taken = self._prepare(plan, todo, limit, emit, cancel, tally)
             del todo[:taken]
-            done += taken
-            embedded = self._embed_missing(
-                model, prepared, emit, cancel, report, done, len(plan.to_load)
-            )
+            embedded = self._embed_missing(model, prepared, emit, cancel, report, tally)
             became_deleted = plan.deleted[deleted_before:]  # text once, not any more
             applier.apply([*prepared, *became_deleted], embedded, emit, cancel, report)
             applier.pending = len(todo)  # files that could not be loaded count as done
@@ -156,13 +170,12 @@ class Syncer:
         chunk_limit: int,
         emit: Callable[[Event], None],
         cancel: threading.Event,
-        done_before: int,
+        tally: Tally,
     ) -> tuple[list[Prepared], int]:
         """Load and chunk files from the front of `todo` until the batch holds
         `chunk_limit` chunks; returns them and how many files of `todo` were taken."""
         prepared: list[Prepared] = []
         chunks = taken = 0
-        total = len(plan.to_load)
         for scanned, content_hash, added in todo:
             if chunks >= chunk_limit or taken >= MAX_BATCH_FILES:
                 break
@@ -173,7 +186,8 @@ class Syncer:
             if item is not None:
                 prepared.append(item)
                 chunks += len(item.chunks)
-            emit(SyncProgress("index", done_before + taken, total, 0, 0))
+            tally.files_done += 1
+            emit(tally.event())
         return prepared, taken
 
     def _load_one(
@@ -202,8 +216,7 @@ class Syncer:
         emit: Callable[[Event], None],
         cancel: threading.Event,
         report: SyncReport,
-        files_done: int = 0,
-        files_total: int = 0,
+        tally: Tally,
     ) -> set[str]:
         """Embed every chunk text the cache lacks, batch by batch; returns their hashes."""
         wanted = {c.hash: c for p in prepared for c in p.chunks}
@@ -211,6 +224,10 @@ class Syncer:
             return set()
         cached = self.catalog.cached_hashes(model, list(wanted))
         missing = [wanted[h] for h in wanted if h not in cached]
+        # counted as the applier counts `chunks_reused`: each chunk not embedded here
+        tally.reused += sum(1 for p in prepared for c in p.chunks if c.hash in cached)
+        tally.to_embed = tally.embedded + len(missing)
+        emit(tally.event())
         missing.sort(key=lambda c: len(c.text))  # batches of like length pad less
         for start in range(0, len(missing), EMBED_BATCH):
             if cancel.is_set():
@@ -218,16 +235,8 @@ class Syncer:
             batch = missing[start : start + EMBED_BATCH]
             self.catalog.cache_vectors(model, *encode_chunks(self._embedder(), batch))
             report.chunks_embedded += len(batch)
-            left = len(missing) - start - len(batch)
-            emit(
-                SyncProgress(
-                    "index",
-                    files_done,
-                    files_total,
-                    report.chunks_embedded,
-                    report.chunks_embedded + left,
-                )
-            )
+            tally.embedded += len(batch)
+            emit(tally.event())
         return {c.hash for c in missing}
 
     def _vectors_for(self, model: str, chunks: list[Chunk]) -> list[np.ndarray]:

@@ -239,3 +239,18 @@ def test_status_lists_what_was_left_out_and_why(
     assert json.loads(out)["ignored"] == 3
     code, out, _ = run(capsys, "status", str(notes))
     assert "  - photo.png: binary file type (.png)" in out.splitlines()
+
+
+def test_the_progress_bar_counts_reused_chunks(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.events import SyncProgress
+    from tui.commands_index import ProgressBar
+
+    progress = ProgressBar()
+    try:
+        progress(SyncProgress("index", 3, 900, 0, 40, 1900))
+        progress(SyncProgress("index", 120, 900, 300, 2000, 1900))
+        assert progress._bar is not None
+        shown = str(progress._bar)  # what the bar draws now, whatever tqdm's refresh rate
+        assert "120/900" in shown and "300 chunks embedded, 1,900 reused" in shown
+    finally:
+        progress.close()

@@ -463,3 +463,41 @@ def test_a_crash_between_batches_loses_at_most_the_batch_in_flight(
         assert snapshot(engine) == fresh_snapshot(big_folder, tmp_path, embedder, SMALL_CHUNKS)
         assert snapshot(engine) == catalog_snapshot(engine)
         assert engine.catalog.orphans() == []
+
+
+def test_a_restart_reports_the_cached_chunks_it_reuses(
+    big_folder: Path, tmp_path: Path, embedder: CountingEmbedder
+) -> None:
+    """Killed after a batch was embedded, before it was committed: its vectors are in the
+    catalog's cache. The next sync reuses them and its progress events say so, counted
+    as the report counts them."""
+    data = tmp_path / "data"
+
+    def kill_once_embedded(event: object) -> None:
+        if not isinstance(event, SyncProgress) or event.phase != "index":
+            return
+        if event.chunks_embedded and event.chunks_embedded == event.chunks_to_embed:
+            raise KeyboardInterrupt("killed before the batch was committed")
+
+    with open_engine(big_folder, data, embedder, SMALL_CHUNKS) as engine:
+        with pytest.raises(KeyboardInterrupt):
+            engine.sync(on_event=kill_once_embedded)
+        cached = embedder.documents
+    assert cached > 0
+    events: list[object] = []
+    with open_engine(big_folder, data, embedder, SMALL_CHUNKS) as engine:
+        embedder.documents = 0
+        report = engine.sync(on_event=events.append)
+    last = [e for e in events if isinstance(e, SyncProgress) and e.phase == "index"][-1]
+    assert report.chunks_reused == cached == last.chunks_reused
+    assert last.chunks_embedded == report.chunks_embedded == embedder.documents
+    assert report.chunks_embedded + report.chunks_reused == report.chunks_total
+
+
+def test_progress_counts_reused_chunks_of_a_copy(engine: Engine, folder: Path) -> None:
+    shutil.copy(folder / "guide" / "backup.md", folder / "backup-copy.md")
+    events: list[object] = []
+    report = engine.sync(on_event=events.append)
+    reused = [e.chunks_reused for e in events if isinstance(e, SyncProgress) and e.phase == "index"]
+    assert reused == sorted(reused) and reused[-1] == report.chunks_reused > 1
+    assert report.chunks_embedded == 0

@@ -22,6 +22,7 @@ import engine.live
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
+from engine.events import SyncFinished, SyncProgress
 from engine.llm_server import stop_server
 from tests.tui_standin import PatientApp
 from tui import messages as m
@@ -34,6 +35,7 @@ from tui.widgets.chat import AnswerBlock
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.source_view import SourceView
 from tui.widgets.sources_pane import SourcesPane
+from tui.widgets.status_line import index_text
 
 KEYS_MD = "\n".join(
     [
@@ -383,3 +385,63 @@ async def test_an_index_owned_elsewhere_is_said_in_one_line(
             await wait_for(pilot, lambda: len(list(app._notifications)) >= 2, "the refusal")
             assert "the index is not open" in list(app._notifications)[-1].message
             assert "Traceback" not in screen_text(app)
+
+
+async def test_edits_syncs_and_failures_show_on_the_status_line(
+    notes: Path, data_dir: Path, minilm: Embedder
+) -> None:
+    (notes / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not a pdf")
+    app = make_app(notes, data_dir, minilm, settings_for_tests(model_down=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: indexed(app, "ops/keys.md", "garden.md"), "the index")
+        status = app.screen.query_one("#status-index")
+        await shows(pilot, lambda: status, "1 failed")
+        first_sync = app.index_state.last_sync
+        assert first_sync is not None
+
+        with (notes / "garden.md").open("a") as garden:  # an edit: said once it is synced
+            garden.write("Mulch the beds in May.\n")
+        await shows(pilot, lambda: status, "1 file changed")
+        assert app.index_state.last_sync is not None and app.index_state.last_sync > first_sync
+        when = time.strftime("%H:%M:%S", time.localtime(app.index_state.last_sync))
+        await shows(pilot, lambda: status, f"synced {when}")
+
+        await pilot.press("ctrl+s")  # said at once, then when it ends
+        assert notified(app, "Sync") == ["Syncing the folder..."]
+        await shows(pilot, lambda: status, "no changes")
+
+        await pilot.resize_terminal(80, 24)  # narrow: the count and the model's state stay
+        await shows(pilot, lambda: status, "1 failed")
+        await shows(pilot, lambda: app.screen.query_one("#status-model"), "✕ unavailable: ")
+        x = widget_text(status).index("1 failed")
+        await pilot.click("#status-index", offset=(x + 1, 0))
+        await wait_for(pilot, lambda: isinstance(app.screen, FolderScreen), "the browser")
+        tree = app.screen.query_one(FolderTree)
+        await wait_for(pilot, lambda: "broken.pdf" in tree._by_path, "the failed file")
+        assert [path for path in tree._by_path if "." in path] == ["broken.pdf"]
+        assert "cannot read PDF" in tree.states["broken.pdf"].reason
+
+
+async def test_a_sync_says_how_many_cached_chunks_it_reused(
+    notes: Path, data_dir: Path, minilm: Embedder
+) -> None:
+    app = make_app(notes, data_dir, minilm, settings_for_tests(model_down=True))
+    seen = Recorder()
+    async with app.run_test(size=(120, 40), message_hook=seen) as pilot:
+        await wait_for(pilot, lambda: indexed(app, "ops/keys.md", "garden.md"), "the index")
+        states: list[m.IndexState] = []
+
+        def shown(state: m.IndexState) -> None:
+            states.append(state)
+
+        app.watch(app, "index_state", shown)
+        (notes / "ops" / "keys-copy.md").write_text(KEYS_MD)  # every chunk in the cache
+        await wait_for(pilot, lambda: indexed(app, "ops/keys-copy.md"), "the copy indexed")
+
+        events = [message.event for message in seen.of(m.IndexEvent)]  # type: ignore[attr-defined]
+        report = [e.report for e in events if isinstance(e, SyncFinished)][-1]
+        progress = [e for e in events if isinstance(e, SyncProgress) and e.phase == "index"]
+        assert report.chunks_reused > 0 and report.chunks_embedded == 0
+        assert progress[-1].chunks_reused == report.chunks_reused  # the engine's own count
+        reused = f"{report.chunks_reused:,} reused"
+        assert any(reused in index_text(state).plain for state in states)

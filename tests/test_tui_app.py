@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Label
 
 from engine import events as ev
 from engine.config import TUISettings
-from tests.tui_standin import PatientApp, StandInBackend
+from engine.sync import SyncReport
+from tests.tui_standin import MODEL_DOWN, PatientApp, StandInBackend
 from tui.keys import binding_ids, help_sections
 from tui.messages import IndexState, one_line
 from tui.screens.conversations import ConversationsScreen
@@ -27,7 +29,7 @@ from tui.widgets.folder_tree import FolderTree
 from tui.widgets.index_events import SyncClock, next_state
 from tui.widgets.question import QuestionInput
 from tui.widgets.source_view import SourceView
-from tui.widgets.status_line import index_text
+from tui.widgets.status_line import duration_text, index_text
 
 pytestmark = pytest.mark.anyio
 
@@ -208,15 +210,32 @@ def test_the_status_line_follows_a_sync() -> None:
     clock = SyncClock()
     state = IndexState(folder="notes", phase="watching", files=3, chunks=8)
     state = next_state(state, ev.SyncStarted("full"), clock, live=True)
-    state = next_state(state, ev.SyncProgress("embed", 0, 900), clock, live=True)
+    state = next_state(state, ev.SyncProgress("index", 0, 900), clock, live=True)
     clock.started -= 10  # ten seconds later
-    state = next_state(state, ev.SyncProgress("embed", 120, 900), clock, live=True)
-    assert index_text(state).plain == "notes  syncing 120/900 chunks · 12 chunks/s"
+    progress = ev.SyncProgress("index", 120, 900, 300, 2000, 1900)
+    state = next_state(state, progress, clock, live=True)
+    syncing = "notes  syncing 120/900 files · 1 min left · 1,900 reused · 300 embedded · 12 files/s"
+    assert index_text(state).plain == syncing
+    state = next_state(state, ev.SyncProgress("write", 3, 3), clock, live=True)
+    assert index_text(state).plain == syncing  # a batch committing is not files loaded
     state = next_state(state, ev.WatcherDegraded("polling instead"), clock, live=True)
     assert "watcher degraded: polling instead" in index_text(state).plain
-    report = type("Report", (), {"chunks_total": 950})()
+    report = SyncReport(files_added=1, files_changed=1, chunks_total=950)
     state = next_state(state, ev.SyncFinished(report), clock, live=True)
-    assert index_text(state).plain.startswith("notes  3 files · 950 chunks · watching")
+    assert state.last_sync is not None
+    when = time.strftime("%H:%M:%S", time.localtime(state.last_sync))
+    settled = f"notes  3 files · 950 chunks · synced {when}, 2 files changed · watching"
+    assert index_text(state).plain.startswith(settled)
+
+
+def test_the_time_left_reads_as_a_person_says_it() -> None:
+    assert [duration_text(s) for s in (0.2, 40, 65, 2210, 7500)] == [
+        "1 s",
+        "40 s",
+        "1 min",
+        "37 min",
+        "2 h 05 min",
+    ]
 
 
 def test_failures_become_one_line() -> None:
@@ -242,3 +261,53 @@ async def test_the_folder_filter_and_enter_open_a_file() -> None:
         assert isinstance(viewer, ViewerScreen) and viewer.ref.path == "guide/keys.md"
         view = viewer.query_one(SourceView)
         assert view.cited is None and view.cursor == 0 and len(view.lines) == 21
+
+
+@pytest.mark.parametrize("ready", [True, False], ids=["ready", "down"])
+async def test_at_80_columns_the_model_state_and_reason_outlast_its_file_name(
+    ready: bool,
+) -> None:
+    state = ": ready" if ready else "✕ unavailable: no model server"
+    app = PatientApp(StandInBackend(model_ready=ready))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        model = app.screen.query_one("#status-model", Label)
+        await until(pilot, lambda: state in str(model.render()), f"{state!r} shown")
+        shown = str(model.render())
+        assert shown.endswith(": ready") if ready else "…" in shown
+        if ready:
+            assert "…" in shown and "gguf" in shown  # the name, shortened in the middle
+        index = str(app.screen.query_one("#status-index", Label).render())
+        assert "1 failed" in index  # the reason's first words outrank the sync's time
+        assert ("synced 14:05:09" in index) is ready
+        whole = "SmolLM2-135M-Instruct.Q4_1.gguf: ready" if ready else MODEL_DOWN
+        assert whole in str(model.tooltip)  # the whole line, on hover
+        if not ready:  # and the whole reason as news, once
+            await until(pilot, lambda: app._notifications, "the model's notification")
+            assert MODEL_DOWN in list(app._notifications)[0].message
+
+
+async def test_ctrl_f_opens_the_browser_on_failures_only() -> None:
+    app = PatientApp(StandInBackend())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        folder = app.screen
+        assert isinstance(folder, FolderScreen)
+        tree = folder.query_one(FolderTree)
+        assert [p for p in tree._by_path if "." in p] == ["notes/scan.pdf"]
+        await pilot.press("escape", "ctrl+o")  # the browser on its own shows everything
+        await settle(pilot)
+        assert len([p for p in app.screen.query_one(FolderTree)._by_path if "." in p]) == 5
+
+
+async def test_ctrl_s_during_a_sync_says_another_follows() -> None:
+    app = PatientApp(StandInBackend(syncing=True))
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        assert app.index_state.phase == "syncing"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app._notifications, "the note")
+        note = list(app._notifications)[-1]
+        assert (note.title, note.message) == ("Sync", "A sync is running; a full sync follows it.")

@@ -117,6 +117,27 @@ def test_folder_browser_on_a_failed_file(snap_compare: Compare, size: tuple[int,
 
 
 @SIZES
+def test_folder_browser_on_failures_only(snap_compare: Compare, size: tuple[int, int]) -> None:
+    """ctrl+f, as a click on the status line's failed count: only what failed, and why."""
+    steps = then("ctrl+f", "down", "down", first=opened)
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
+def test_main_screen_after_a_requested_sync(snap_compare: Compare, size: tuple[int, int]) -> None:
+    """ctrl+s says so at once (a toast, cleared here); the status line then shows when the
+    sync ended and what it changed."""
+
+    async def steps(pilot: Pilot[Any]) -> None:
+        await then("ctrl+s", first=opened)(pilot)
+        assert pilot.app.index_state.changed == 0
+        pilot.app.clear_notifications()
+        await settle(pilot)
+
+    assert snap_compare(app_with(), terminal_size=size, run_before=steps)
+
+
+@SIZES
 def test_conversations(snap_compare: Compare, size: tuple[int, int]) -> None:
     assert snap_compare(app_with(), terminal_size=size, run_before=then("ctrl+r", first=opened))
 

@@ -105,8 +105,10 @@ def test_ask_in_a_real_terminal_shows_the_answer_and_its_citation(
     command = [*docsight_command(), str(folder), "--data-dir", str(data_dir)]
     try:
         terminal.start([*command, "--config", str(config)], env)
-        terminal.wait_for(
-            lambda s: re.search(r"\d+ files · \d+ chunks · watching", s), "index", 240
+        terminal.wait_for(  # the first sweep has ended: it says when
+            lambda s: re.search(r"\d+ files · \d+ chunks.* · synced \d\d:\d\d:\d\d", s),
+            "index",
+            240,
         )
 
         terminal.keys("how do I rebuild the index after changing the embedding model?", "Enter")

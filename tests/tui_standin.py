@@ -8,11 +8,13 @@ and raises the same kind of errors; behaviour tests use the real engine instead.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import tui.app
 from engine import events as ev
+from engine.sync import SyncReport
 from tui.app import DocsightApp
 from tui.messages import (
     AnswerResult,
@@ -68,6 +70,8 @@ FILE_STATES = [
     FileState(".env", "ignored", reason="a secrets file"),
 ]
 
+FAILED = [state for state in FILE_STATES if state.state == "failed"]
+
 ROTATE = SourceRef(
     1, "guide/keys.md", 7, 15, heading="Signing keys > Rotate", score=0.82, text=KEYS_MD[90:300]
 )
@@ -100,6 +104,8 @@ SENTENCES = [
     SentenceRef("The old key stays valid for the grace period.", (1,), "attribution"),
     SentenceRef("Pass --force to skip the grace period.", (), "model", supported=False),
 ]
+MODEL_DOWN = "no model server answered at http://127.0.0.1:9/v1 (connection refused)"
+LAST_SYNC = time.mktime((2026, 12, 2, 14, 5, 9, 0, 0, -1))  # 14:05:09 in any time zone
 CONVERSATIONS = [
     ConversationInfo("c2", "How do I rotate the signing key?", 2),
     ConversationInfo("c1", "Where do backups go?", 1),
@@ -124,20 +130,25 @@ class StandInBackend:
         return self.status()
 
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
+        on_event(ev.SyncStarted("full"))
         if self.syncing:  # a sync in its embedding phase, too young to have a rate
-            on_event(ev.SyncStarted("full"))
-            on_event(ev.SyncProgress("index", 120, 900, 300, 2000))
+            on_event(ev.SyncProgress("index", 120, 900, 300, 2000, 1900))
             on_event(ev.FileIndexed("guide/keys.md", 3, 3, True))
+        else:  # the first sweep found two files edited since the last run
+            on_event(ev.SyncFinished(SyncReport(files_scanned=4, files_changed=2)))
         return True, ""
 
     def sync(self, on_event: EventSink) -> None:
-        return None
+        on_event(ev.SyncStarted("full"))  # nothing changed since the first sweep
+        on_event(ev.SyncFinished(SyncReport(files_scanned=4)))
 
     def status(self) -> dict[str, Any]:
         return {
             "files": 3,
             "chunks": 8,
             "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
+            "failed": [{"path": f.path, "error": f.reason} for f in FAILED],
+            "last_sync": LAST_SYNC,
         }
 
     def file_states(self) -> dict[str, FileState]:
@@ -149,10 +160,10 @@ class StandInBackend:
         return SourceText(path, SOURCES[path].split("\n"), "markdown")
 
     def start_model(self, on_state: ModelSink) -> None:
-        if self.model_ready:
-            on_state("llama.cpp SmolLM2-135M ready", True)
+        if self.model_ready:  # as the answer API says them (tui/widgets/answers.py)
+            on_state("llama.cpp SmolLM2-135M-Instruct.Q4_1.gguf: ready", True)
         else:
-            on_state("model unavailable: connection refused (127.0.0.1:9)", False)
+            on_state(f"unavailable: {MODEL_DOWN}", False)
 
     def ask(
         self,

@@ -132,6 +132,13 @@ class DocsightApp(App[None]):
         if not isinstance(self.screen, FolderScreen):
             self.push_screen(FolderScreen())
 
+    def action_failures(self) -> None:
+        """The folder browser showing only the files that could not be indexed."""
+        if isinstance(self.screen, FolderScreen):
+            self.screen.show_failed_only()
+        else:
+            self.push_screen(FolderScreen(failed_only=True))
+
     def action_conversations(self) -> None:
         if not isinstance(self.screen, ConversationsScreen):
             self.push_screen(ConversationsScreen(), self._resume)
@@ -141,6 +148,9 @@ class DocsightApp(App[None]):
             self.push_screen(HelpScreen(help_sections(), dict(self.tui_settings.keys)))
 
     def action_sync(self) -> None:
+        busy = self.index_state.phase == "syncing"
+        note = "A sync is running; a full sync follows it." if busy else "Syncing the folder..."
+        self.notify(note, title="Sync")
         self.sync_now()
 
     async def action_quit(self) -> None:
@@ -337,6 +347,8 @@ class DocsightApp(App[None]):
             chunks=int(status.get("chunks", 0)),
             embedding_model=str(status.get("embedding_model", "")),
             served_by=status.get("served_by"),
+            failed=len(status.get("failed", [])),
+            last_sync=status.get("last_sync") or self.index_state.last_sync,
         )
 
     async def on_unmount(self) -> None:

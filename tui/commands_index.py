@@ -107,7 +107,8 @@ def open_engine(
 
 
 class ProgressBar:
-    """Sync events -> a tqdm bar on stderr: files indexed (and chunks embedded so far)."""
+    """Sync events -> a tqdm bar on stderr: files indexed with the time left (tqdm's own
+    estimate), and the chunks embedded and reused so far."""
 
     def __init__(self) -> None:
         self._bar: tqdm[Any] | None = None
@@ -126,14 +127,20 @@ class ProgressBar:
             self._bar = tqdm(total=event.total, unit=unit, desc=label, file=sys.stderr, leave=False)
             self._phase = event.phase
         if self._bar is not None:
-            if event.chunks_embedded:
-                self._bar.set_postfix_str(f"{event.chunks_embedded} chunks embedded", False)
+            if event.chunks_embedded or event.chunks_reused:
+                self._bar.set_postfix_str(chunks_text(event), False)
             self._bar.update(event.done - self._bar.n)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def chunks_text(event: SyncProgress) -> str:
+    """`300 chunks embedded, 1,900 reused`: reused ones had their vectors in the cache."""
+    text = f"{event.chunks_embedded:,} chunks embedded"
+    return f"{text}, {event.chunks_reused:,} reused" if event.chunks_reused else text
 
 
 def sync_with_progress(engine: Engine) -> SyncReport:

@@ -33,6 +33,7 @@ APP_BINDINGS: list[BindingType] = [
     _key("ctrl+r", "conversations", "Chats", "Resume or delete a saved conversation"),
     _key("f1", "help", "Help", "List every key"),
     _key("ctrl+s", "sync", "Sync now", "Bring the index up to date with the folder", False),
+    _key("ctrl+f", "failures", "Failed files", "Only the files that failed, and why", False),
     Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit", tooltip="Quit"),
 ]
 

@@ -133,6 +133,12 @@ class IndexState:
     total: int = 0
     unit: str = "files"
     rate: float | None = None
+    seconds_left: float | None = None  # of the sync in progress, at its rate so far
+    embedded: int = 0  # chunks embedded by the sync in progress
+    reused: int = 0  # chunks whose vectors the catalog's cache held (not embedded again)
+    failed: int = 0  # files that could not be read (the folder browser says why)
+    last_sync: float | None = None  # when the index last finished a sync (epoch seconds)
+    changed: int | None = None  # files that sync added, changed, moved or deleted (None: unknown)
     degraded: str = ""
     error: str = ""
     embedding_model: str = ""
@@ -178,12 +184,14 @@ class IndexEvent(Message, bubble=False):
         self.event = event
 
     def can_replace(self, message: Message) -> bool:
-        """Progress still queued behind newer progress is stale: the UI skips it, so a
-        sync of thousands of files cannot flood the screen."""
+        """Progress still queued behind newer progress of its phase is stale: the UI skips
+        it, so a sync of thousands of files cannot flood the screen. Another phase's does
+        not replace it: a batch committing must not hide how many files were loaded."""
         return (
             isinstance(message, IndexEvent)
             and isinstance(self.event, SyncProgress)
             and isinstance(message.event, SyncProgress)
+            and message.event.phase == self.event.phase
         )
 
 

@@ -46,15 +46,21 @@ class FolderScreen(Screen[None]):
         Binding(
             "escape", "back", "Back", id="back", tooltip="Clear the filter, else back to the chat"
         ),
-        Binding("slash", "filter", "Filter", id="filter", tooltip="Filter the tree by name"),
+        Binding(  # the field's placeholder shows the key: the footer fits 80 columns
+            "slash", "filter", "Filter", id="filter", tooltip="Filter the tree by name", show=False
+        ),
         Binding(
             "a",
             "ask_here",
-            "Ask about this",
+            "Ask here",
             id="ask_here",
             tooltip="Ask a question about the selected file or folder only",
         ),
     ]
+
+    def __init__(self, failed_only: bool = False) -> None:
+        super().__init__()
+        self.failed_only = failed_only  # opened from the status line's failed count
 
     @property
     def docsight(self) -> DocsightApp:
@@ -70,11 +76,17 @@ class FolderScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        if self.failed_only:
+            self.query_one(FolderTree).set_failed_only(True)
         self.reload()
         self.set_focus(self.query_one(FolderTree))
 
     def reload(self) -> None:
         self.query_one(FolderTree).load(self.docsight.file_states)
+        self._show_detail()
+
+    def show_failed_only(self) -> None:
+        self.query_one(FolderTree).set_failed_only(True)
         self._show_detail()
 
     def apply(self, path: str, state: m.FileState | None) -> None:

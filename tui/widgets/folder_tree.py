@@ -39,8 +39,10 @@ def _label(name: str, state: FileState | None) -> Text:
 class FolderTree(Tree[str]):
     def __init__(self, label: str, *, id: str | None = None) -> None:
         super().__init__(Text(clean(label)), data="", id=id)
+        self.name_shown = label
         self.states: dict[str, FileState] = {}
         self.filter = ""
+        self.failed_only = False  # only the files that could not be indexed
         self._by_path: dict[str, TreeNode[str]] = {}
 
     def load(self, states: dict[str, FileState]) -> None:
@@ -50,6 +52,14 @@ class FolderTree(Tree[str]):
 
     def set_filter(self, text: str) -> None:
         self.filter = text.strip().lower()
+        self.rebuild()
+
+    def set_failed_only(self, failed_only: bool) -> None:
+        self.failed_only = failed_only
+        label = Text(clean(self.name_shown), end="")
+        if failed_only:
+            label.append("  failed files only", style=STATE_STYLE["failed"])
+        self.root.set_label(label)
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -67,7 +77,7 @@ class FolderTree(Tree[str]):
             place[path.rstrip("/").split("/")[-1] + ("/" if path.endswith("/") else "")] = path
         self._add_branch(self.root, "", nested)
         self.root.expand()
-        if self.filter or (first and len(shown) <= OPEN_ALL_UP_TO):
+        if self.filter or self.failed_only or (first and len(shown) <= OPEN_ALL_UP_TO):
             self.root.expand_all()
         for path in expanded & self._by_path.keys():
             self._by_path[path].expand()
@@ -87,6 +97,9 @@ class FolderTree(Tree[str]):
             self._by_path[path] = parent.add_leaf(_label(name, self.states[path]), data=path)
 
     def _matches(self, path: str) -> bool:
+        state = self.states.get(path)
+        if self.failed_only and (state is None or state.state != "failed"):
+            return False
         return not self.filter or self.filter in path.lower()
 
     # live updates --------------------------------------------------------------------------

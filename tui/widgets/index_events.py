@@ -8,41 +8,74 @@ from engine import events as ev
 from tui.messages import FileState, IndexState
 
 FileChange = tuple[str, FileState | None]  # path, new state (None: gone)
+UNITS = {"export": "steps"}  # "index": files loaded of those to load
 
 
 class SyncClock:
-    """Measures the rate of the current sync phase ("files/s", "chunks/s")."""
+    """Measures the rate of the current sync phase ("files/s") from its first event."""
 
     def __init__(self) -> None:
         self.phase = ""
         self.started = 0.0
+        self.done_at_start = 0
 
     def rate(self, phase: str, done: int, now: float | None = None) -> float | None:
         now = time.monotonic() if now is None else now
         if phase != self.phase:
-            self.phase, self.started = phase, now
+            self.phase, self.started, self.done_at_start = phase, now, done
             return None
         elapsed = now - self.started
-        return done / elapsed if elapsed > 0.5 else None
+        return (done - self.done_at_start) / elapsed if elapsed > 0.5 else None
 
 
 def next_state(state: IndexState, event: object, clock: SyncClock, live: bool) -> IndexState:
     """The status after one engine event."""
     if isinstance(event, ev.SyncStarted):
         clock.phase = ""
-        return state.but(phase="syncing", done=0, total=0, rate=None)
+        return state.but(
+            phase="syncing", done=0, total=0, rate=None, seconds_left=None, embedded=0, reused=0
+        )
     if isinstance(event, ev.SyncProgress):
-        unit = "chunks" if event.phase == "embed" else "files"
-        rate = clock.rate(event.phase, event.done)
-        return state.but(phase="syncing", done=event.done, total=event.total, unit=unit, rate=rate)
+        return _progress(state, event, clock)
     if isinstance(event, ev.SyncFinished):
         chunks = getattr(event.report, "chunks_total", state.chunks)
-        return state.but(phase="watching" if live else "idle", chunks=chunks, rate=None)
+        return state.but(
+            phase="watching" if live else "idle",
+            chunks=chunks,
+            rate=None,
+            seconds_left=None,
+            last_sync=time.time(),  # the status read after the sync brings the catalog's
+            changed=files_changed(event.report),
+        )
     if isinstance(event, ev.WatcherDegraded):
         return state.but(degraded=event.reason)
     if isinstance(event, ev.OwnerChanged):
         return state.but(served_by=event.served_by, degraded="")
     return state
+
+
+def _progress(state: IndexState, event: ev.SyncProgress, clock: SyncClock) -> IndexState:
+    if event.phase == "write":  # a batch committing: the files loaded say more
+        return state
+    rate = clock.rate(event.phase, event.done)
+    left = (event.total - event.done) / rate if rate else None
+    return state.but(
+        phase="syncing",
+        done=event.done,
+        total=event.total,
+        unit=UNITS.get(event.phase, "files"),
+        rate=rate,
+        seconds_left=left,
+        embedded=event.chunks_embedded,
+        reused=event.chunks_reused,
+    )
+
+
+def files_changed(report: object) -> int | None:
+    """Files a sync added, changed, moved or deleted (None: a report without counts)."""
+    counts = ("files_added", "files_changed", "files_moved", "files_deleted")
+    found = [getattr(report, name, None) for name in counts]
+    return None if None in found else sum(int(n) for n in found if n is not None)
 
 
 def file_changes(event: object, states: dict[str, FileState]) -> list[FileChange]:
