@@ -76,17 +76,21 @@ def join_units(pieces: list[tuple[str, str, str, str]]) -> str:
     """Units back into one text, from (kind, text, citation markers, warning) each.
     Neighbours of one kind make a block: sentences joined by spaces, list items, table rows
     and headings one per line, code lines fenced, with their markers and warnings after
-    the fence (inside it they would read as code)."""
-    blocks = []
+    the fence (inside it they would read as code), less the markers of the line that
+    introduces the block."""
+    blocks: list[str] = []
+    before = ""  # the markers of the piece before the current block
     for kind, group in groupby(pieces, key=lambda piece: piece[0]):
         members = list(group)
         if kind == "code":
-            marks = " ".join(dict.fromkeys(m for _, _, *own in members for m in own if m))
+            own = (m for _, _, *marks in members for m in marks if m and m != before)
             lines = ["```", *(text for _, text, _, _ in members), "```"]
+            marks = " ".join(dict.fromkeys(own))
             blocks.append("\n".join([*lines, marks] if marks else lines))
         else:
             marked = [_marked(text, markers, warning) for _, text, markers, warning in members]
             blocks.append((" " if kind == "sentence" else "\n").join(marked))
+        before = members[-1][2]
     return "\n\n".join(blocks)
 
 

@@ -274,7 +274,9 @@ def test_a_16_colour_terminal_gets_16_colours_only(tmp_path: Path, data_dir: Pat
     command = ["env", "TERM=xterm", *docsight_command(), str(folder), "--data-dir", str(data_dir)]
     try:
         terminal.start(command, dict(os.environ))
-        terminal.wait_for(lambda s: re.search(r"2 files · \d+ chunks · watching", s), "index", 240)
+        terminal.wait_for(
+            lambda s: re.search(r"2 files · \d+ chunks.* · synced \d\d:\d\d:\d\d", s), "index", 240
+        )
         chat = terminal.run("capture-pane", "-p", "-e", "-t", "e2e")
         terminal.keys("C-o")
         terminal.wait_for(lambda s: "runbook000.md" in s, "the folder browser", 30)
