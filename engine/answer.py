@@ -269,7 +269,8 @@ class Answerer:
     def _save(self, conversation_id: str | None, question: str, result: Answer) -> str:
         chosen = conversation_id or self.conversations.new(question)
         result.conversation_id = chosen
-        self.conversations.add_turn(chosen, question, result.as_json(), result.contexts)
+        passages = [context.as_saved() for context in result.contexts]
+        self.conversations.add_turn(chosen, question, result.as_json(), passages)
         return chosen
 
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -30,33 +30,6 @@ CREATE TABLE IF NOT EXISTS turns (
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation_id, id);
 """
 TITLE_CHARS = 60
-SNIPPET_CHARS = 400  # of each passage: what a list of sources shows; the viewer reads the file
-
-
-class Passage(Protocol):
-    """A passage an answer was given (engine.prompt.Context)."""
-
-    n: int
-    path: str
-    start_line: int | None
-    end_line: int | None
-    page: int | None
-    heading: str
-    text: str
-    score: float
-
-
-def saved_passage(passage: Passage) -> dict[str, Any]:
-    return {
-        "n": passage.n,
-        "path": passage.path,
-        "start_line": passage.start_line,
-        "end_line": passage.end_line,
-        "page": passage.page,
-        "heading": passage.heading,
-        "score": round(float(passage.score), 4),
-        "text": passage.text[:SNIPPET_CHARS],
-    }
 
 
 @dataclass(frozen=True)
@@ -65,7 +38,7 @@ class Turn:
     answer: str
     result: dict[str, Any] = field(default_factory=dict)  # the `ask --json` document
     created: float = 0.0
-    passages: list[dict[str, Any]] = field(default_factory=list)  # saved_passage() of each
+    passages: list[dict[str, Any]] = field(default_factory=list)  # Context.as_saved() of each
 
 
 @dataclass(frozen=True)
@@ -128,11 +101,12 @@ class Conversations:
         conversation_id: str,
         question: str,
         result: dict[str, Any],
-        passages: Sequence[Passage] = (),
+        passages: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """`result` is the `ask --json` document; `passages` what the answer was given."""
+        """`result` is the `ask --json` document; `passages` what the answer was given
+        (engine.prompt.Context.as_saved)."""
         now = time.time()
-        saved = json.dumps([saved_passage(passage) for passage in passages])
+        saved = json.dumps(list(passages))
         answer = result.get("answer", "")
         with self._db:
             self._db.execute(

@@ -28,6 +28,9 @@ SYSTEM_PROMPT = (  # short: a 135M model echoes long instructions back
 )
 
 
+SNIPPET_CHARS = 400  # of each passage a conversation keeps
+
+
 @dataclass
 class Context:
     """One or more adjacent chunks of one file, numbered as the prompt shows them."""
@@ -54,6 +57,19 @@ class Context:
             "end_line": self.end_line,
             "page": self.page,
             "by": by,
+        }
+
+    def as_saved(self) -> dict[str, Any]:
+        """What a conversation keeps of the passage: where, heading, score, the start of
+        the text (what a list of sources shows; the viewer reads the file)."""
+        saved = self.as_json(None)
+        del saved["by"]
+        text = self.text[:SNIPPET_CHARS]
+        return {
+            **saved,
+            "heading": self.heading,
+            "score": round(float(self.score), 4),
+            "text": text,
         }
 
 

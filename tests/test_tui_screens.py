@@ -19,11 +19,11 @@ from textual.pilot import Pilot
 from textual.widgets import Footer, Input
 
 from engine.config import Settings
-from engine.conversations import SNIPPET_CHARS, Conversations
+from engine.conversations import Conversations
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
 from engine.llm_server import stop_server
-from engine.prompt import Context
+from engine.prompt import SNIPPET_CHARS, Context
 from tests.test_tui import ask, screen_text, settings_for_tests, wait_for, widget_text
 from tests.test_tui_tmux import TMUX, Terminal, docsight_command
 from tests.tui_standin import PatientApp, StandInBackend
@@ -229,7 +229,7 @@ def test_turns_keep_their_passages_and_old_databases_gain_the_column(tmp_path: P
         assert [t.passages for t in store.turns("c1")] == [[]]
         long_text = "Rotate the key. " * 100
         passage = Context("ops/keys.md", 3, 9, None, "Keys > Rotate", long_text, 0.8123456, n=2)
-        store.add_turn("c1", "how?", {"answer": "so [2]"}, [passage])
+        store.add_turn("c1", "how?", {"answer": "so [2]"}, [passage.as_saved()])
         saved = store.turns("c1")[-1]
         assert saved.result == {"answer": "so [2]"}  # the `ask --json` document, unchanged
         assert saved.passages == [
