@@ -24,9 +24,9 @@ from tui.screens.folder import FolderScreen
 from tui.screens.help import HelpScreen, key_rows
 from tui.screens.main import MainScreen
 from tui.screens.viewer import ViewerScreen, editor_command
+from tui.session.index_events import SyncClock, next_state
 from tui.widgets.chat import AnswerBlock
 from tui.widgets.folder_tree import FolderTree
-from tui.widgets.index_events import SyncClock, next_state
 from tui.widgets.question import QuestionInput
 from tui.widgets.source_view import SourceView
 from tui.widgets.status_line import duration_text, index_text

@@ -16,9 +16,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.config import Settings, default_config_path, default_data_dir, load_settings
-from engine.errors import DocsightError, translated
-from engine.visible import clean_line
+from engine import (
+    DocsightError,
+    Settings,
+    UsageError,
+    clean_line,
+    default_config_path,
+    default_data_dir,
+    load_settings,
+    translated,
+)
 from tui.arguments import default_to_app, is_folder, top_parser
 from tui.logs import setup_logging
 
@@ -43,23 +50,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     commands_index.register(subparsers)
     if command in commands_index.COMMANDS:
         return parser
-    modules = ("answer", "llm", "eval", "watch", "mcp", "app")
-    for name in (f"commands_{module}" for module in modules):
-        module = _optional_module(name)
-        if module is not None:
-            module.register(subparsers)
+    from tui import (
+        commands_answer,
+        commands_app,
+        commands_eval,
+        commands_llm,
+        commands_mcp,
+        commands_watch,
+    )
+
+    for module in (
+        commands_answer,
+        commands_llm,
+        commands_eval,
+        commands_watch,
+        commands_mcp,
+        commands_app,
+    ):
+        module.register(subparsers)
     return parser
-
-
-def _optional_module(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"tui.{name}")
-    except ModuleNotFoundError as error:
-        if error.name != f"tui.{name}":
-            raise
-        return None
 
 
 def settings_from(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
@@ -90,10 +99,6 @@ def folder_from(args: argparse.Namespace) -> Path:
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
     sys.stdout.flush()
-
-
-class UsageError(DocsightError):
-    exit_code = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

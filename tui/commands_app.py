@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
 
 def run_app(args: argparse.Namespace) -> int:
     from tui.app import DocsightApp
-    from tui.widgets.backend import EngineBackend
+    from tui.session.backend import EngineBackend
 
     settings = settings_from(args)
     backend = EngineBackend(

@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_mcp(args: argparse.Namespace) -> int:
-    from engine.live import LiveIndex
+    from engine import LiveIndex
     from tui.mcp_server import build_server
 
     index = LiveIndex(
