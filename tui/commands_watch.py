@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from engine import (
@@ -87,7 +88,7 @@ def _say_not_serving(error: OSError) -> None:
     print(f"docsight: not serving other docsight processes: {error}", file=sys.stderr)
 
 
-def _printer(json_lines: bool) -> Any:
+def _printer(json_lines: bool) -> Callable[[Event], None]:
     full_sync = [False]
 
     def on_event(event: Event) -> None:
