@@ -27,10 +27,9 @@ from watchdog.observers.polling import PollingObserver
 
 from engine.config import load_settings
 from engine.engine import Engine
-from engine.errors import DocsightError
+from engine.errors import Cancelled, DocsightError
 from engine.events import Event, WatcherDegraded
 from engine.scan import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
-from engine.sync import Cancelled
 
 log = logging.getLogger(__name__)
 

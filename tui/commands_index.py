@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # imported where used: a search the owner serves needs neithe
 
     from engine.client import OwnerClient
     from engine.engine import Engine
-    from engine.sync import SyncReport
+    from engine.events import SyncReport
 
 COMMANDS = ("index", "search", "status", "indexes", "forget")
 SKIPPED_SHOWN = 50  # ignored entries listed by `status`; --json lists them all
@@ -154,7 +154,7 @@ def sync_with_progress(engine: Engine) -> SyncReport:
 def run_index(args: argparse.Namespace) -> int:
     client = None if args.rebuild else owner_client(args)
     if client is not None:  # the owner syncs: no second model load for a few chunks
-        from engine.sync import SyncReport
+        from engine.events import SyncReport
 
         try:
             print("docsight: synced by the docsight that owns this index", file=sys.stderr)
