@@ -51,6 +51,7 @@ from engine.events import (
     OwnerChanged,
     SyncFinished,
     SyncProgress,
+    SyncReport,
     SyncStarted,
     WatcherDegraded,
 )
@@ -80,7 +81,6 @@ if TYPE_CHECKING:
     from engine.llm_server import server_status, stop_server
     from engine.prompt import Context
     from engine.read import SourceLines, source_lines
-    from engine.sync import SyncReport
     from engine.watch import Following
 
 # name -> the module that defines it, imported when the name is first used
@@ -102,7 +102,6 @@ LAZY = {
     "Context": "engine.prompt",
     "SourceLines": "engine.read",
     "source_lines": "engine.read",
-    "SyncReport": "engine.sync",
     "Following": "engine.watch",
 }
 

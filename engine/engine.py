@@ -25,7 +25,7 @@ from engine.cite import Embed
 from engine.config import MAX_TOP_K, Settings
 from engine.embed import Embedder, make_embedder
 from engine.errors import RebuildNeeded, check_space, translated
-from engine.events import Event, SyncFinished, SyncProgress, SyncStarted
+from engine.events import Event, SyncFinished, SyncProgress, SyncReport, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
 from engine.models import resolve_model
@@ -33,7 +33,7 @@ from engine.read import read_lines
 from engine.retrieve import Retriever
 from engine.scan import Scanner
 from engine.store import VectorStore
-from engine.sync import Syncer, SyncReport
+from engine.sync import Syncer
 from engine.types import Hit
 
 if TYPE_CHECKING:  # imported when the folder is followed: `docsight index` needs no watcher

@@ -15,6 +15,11 @@ class DocsightError(Exception):
     exit_code = 1
 
 
+class Cancelled(Exception):
+    """The sync stopped between two steps at the caller's request; nothing is half-written.
+    Not a DocsightError: it is the answer to a request, never a failure to report."""
+
+
 class ConfigError(DocsightError):
     """A setting is wrong; the message names the key and the file it came from."""
 

@@ -27,11 +27,10 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from engine.config import load_settings
-from engine.errors import DocsightError
+from engine.errors import Cancelled, DocsightError
 from engine.events import Event, WatcherDegraded
 from engine.scan import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
 from engine.serve import OwnerServer
-from engine.sync import Cancelled
 
 if TYPE_CHECKING:  # the engine imports this module when it starts following the folder
     from engine.engine import Engine

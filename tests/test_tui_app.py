@@ -15,7 +15,7 @@ from textual.widgets import Label
 
 from engine import events as ev
 from engine.config import TUISettings
-from engine.sync import SyncReport
+from engine.events import SyncReport
 from tests.tui_standin import MODEL_DOWN, PatientApp, StandInBackend
 from tui.keys import binding_ids, help_sections
 from tui.messages import IndexState, one_line

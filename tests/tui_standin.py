@@ -15,7 +15,7 @@ from typing import Any
 import tui.app
 from engine import SourceUnreadable
 from engine import events as ev
-from engine.sync import SyncReport
+from engine.events import SyncReport
 from tui.app import DocsightApp
 from tui.messages import (
     AnswerResult,
