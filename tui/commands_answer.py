@@ -17,7 +17,7 @@ from engine import (
     index_dir_for,
 )
 from tui.arguments import add_dir, add_json, add_paths, subcommand
-from tui.cli import counted, data_dir_from, folder_from, print_json, settings_from
+from tui.commands_common import counted, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 
 if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of it

@@ -10,7 +10,7 @@ from typing import Any
 
 from engine import EVAL_DEPTH, Hit, eval_report, evaluate_search, read_questions
 from tui.arguments import add_dir, add_json, subcommand
-from tui.cli import counted, print_json
+from tui.commands_common import counted, print_json
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 from tui.render.safe import clean as visible
 

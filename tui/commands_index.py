@@ -22,7 +22,14 @@ from engine import (
     read_status,
 )
 from tui.arguments import add_dir, add_json, add_paths, bounded_int, subcommand
-from tui.cli import config_path_from, counted, data_dir_from, folder_from, print_json, settings_from
+from tui.commands_common import (
+    config_path_from,
+    counted,
+    data_dir_from,
+    folder_from,
+    print_json,
+    settings_from,
+)
 
 if TYPE_CHECKING:  # imported where used: a search the owner serves needs neither
     from tqdm import tqdm

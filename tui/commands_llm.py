@@ -7,7 +7,7 @@ from typing import Any
 
 from engine import clean_line
 from tui.arguments import add_json, subcommand
-from tui.cli import data_dir_from, print_json, settings_from
+from tui.commands_common import data_dir_from, print_json, settings_from
 
 
 def register(subparsers: Any) -> None:

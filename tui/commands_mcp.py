@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from tui.arguments import add_dir, subcommand
-from tui.cli import config_path_from, data_dir_from, folder_from, settings_from
+from tui.commands_common import config_path_from, data_dir_from, folder_from, settings_from
 
 
 def register(subparsers: Any) -> None:

@@ -21,7 +21,7 @@ from engine import (
     clean_line,
 )
 from tui.arguments import add_dir, add_json, subcommand
-from tui.cli import counted, print_json
+from tui.commands_common import counted, print_json
 from tui.commands_index import open_engine, summary_line
 
 
