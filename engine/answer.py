@@ -22,7 +22,7 @@ from engine import cite, followup
 from engine.claims import Checked, check_sentence
 from engine.config import Settings
 from engine.conversations import Conversations, Turn
-from engine.errors import DocsightError, LLMUnavailable
+from engine.errors import ConversationNotFound, LLMUnavailable
 from engine.llm import ChatClient, Endpoint, GenerationBroken
 from engine.prompt import PASSAGE_CHARS, SAFETY_TOKENS, Context, build_contexts, fit_prompt
 from engine.quote import Quote, choose_quote
@@ -163,9 +163,7 @@ class Answerer:
         if conversation_id is None:
             return []
         if not self.conversations.exists(conversation_id):
-            raise DocsightError(
-                f"no conversation {conversation_id} (docsight conversations DIR lists them)"
-            )
+            raise ConversationNotFound(conversation_id, " (docsight conversations DIR lists them)")
         return self.conversations.turns(conversation_id)
 
     def _retrieve(self, question: str, turns: list[Turn], prefixes: Sequence[str]) -> Answer:

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 CHUNKER_VERSION = "3"
-LINES = True
 MIN_PIECE = 0.25  # cuts leaving a piece shorter than this x size are the last resort
 LEAD_SLACK = 0.25  # heading lines up to this x size join the text under them
 KEY_CHARS = 64  # opening characters of a unit that rank it as a cut point
@@ -285,7 +284,7 @@ def _split_unit(
     body = _raw(lines, unit.body, unit.end)
     if len(normalise(body)) <= size:  # only the headings made it long: keep it whole
         return [_chunk(lines, heading, unit.start, unit.end)]
-    if LINES and unit.end - unit.body > 1:
+    if unit.end - unit.body > 1:
         return _split_lines(lines, heading, unit, size, overlap)
     line_starts = [0] + [match.end() for match in re.finditer("\n", body)]
     chunks: list[Chunk] = []

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.config import EmbeddingSettings, default_data_dir
-from engine.errors import DocsightError
+from engine.errors import EmbeddingUnavailable
 from engine.models import (
     BUNDLED_MODEL_ID,
     bundled_model_path,
@@ -230,7 +230,9 @@ class RemoteEmbedder:
         try:
             response = self._client.embeddings.create(model=self.model_id, input=list(texts))
         except openai.OpenAIError as error:
-            raise DocsightError(f"embedding server at {self._client.base_url}: {error}") from None
+            raise EmbeddingUnavailable(
+                f"embedding server at {self._client.base_url}: {error}"
+            ) from None
         return normalise_rows(np.array([item.embedding for item in response.data]))
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
@@ -271,7 +273,7 @@ def make_embedder(
             return OnnxEmbedder(model_id, load_from, models_dir, settings.batch_size, progress)
         except Exception as error:
             if settings.backend == "onnx":
-                raise DocsightError(f"cannot run {model_id!r} on ONNX: {error}") from None
+                raise EmbeddingUnavailable(f"cannot run {model_id!r} on ONNX: {error}") from None
             log.warning("cannot run %s on ONNX (%s); using torch", model_id, error)
     run_on = device(settings)
     return _with_fallback(
@@ -288,12 +290,10 @@ def _with_fallback(
         return load()
     except Exception as error:
         if settings.model not in ("auto", "") or model_id == BUNDLED_MODEL_ID:
-            raise DocsightError(f"cannot load embedding model {model_id!r}: {error}") from None
+            raise EmbeddingUnavailable(
+                f"cannot load embedding model {model_id!r}: {error}"
+            ) from None
         log.warning("cannot load %s (%s); using the bundled %s", model_id, error, BUNDLED_MODEL_ID)
         return SentenceTransformerEmbedder(
             BUNDLED_MODEL_ID, str(bundled_model_path()), "cpu", settings.batch_size
         )
-
-
-def describe(embedder: Any) -> str:
-    return f"{embedder.model_id} ({embedder.dim}-d)"

@@ -20,6 +20,27 @@ class Cancelled(Exception):
     Not a DocsightError: it is the answer to a request, never a failure to report."""
 
 
+class LoadSkipped(Exception):
+    """Content that does not belong in the index (binary); str() is the reason. Caught by
+    the sync, which lists the file as skipped."""
+
+
+class LoadFailed(Exception):
+    """The file could not be read; str() is a one-line reason. Caught by the sync, which
+    lists the file as failed."""
+
+
+class RerankUnavailable(Exception):
+    """The remote reranker could not score; the caller rescores locally."""
+
+
+def os_reason(error: OSError) -> str:
+    """An OSError as the few words a file list shows beside the name."""
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
+
+
 class ConfigError(DocsightError):
     """A setting is wrong; the message names the key and the file it came from."""
 
@@ -148,8 +169,19 @@ class UsageError(DocsightError):
 class ConversationNotFound(DocsightError):
     """No saved conversation has this id."""
 
-    def __init__(self, conversation_id: str) -> None:
-        super().__init__(f"no conversation {conversation_id}")
+    def __init__(self, conversation_id: str, hint: str = "") -> None:
+        super().__init__(f"no conversation {conversation_id}{hint}")
+
+
+class QuestionsError(DocsightError):
+    """A `docsight eval` questions file cannot be used; the message names the file and line."""
+
+    exit_code = 2
+
+
+class EmbeddingUnavailable(DocsightError):
+    """The configured encoder cannot run: a model that does not load, an embedding server
+    that does not answer."""
 
 
 class EmptyQuestion(DocsightError):

@@ -22,17 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import DocsightError
+from engine.errors import QuestionsError
 from engine.types import Hit
 
 DEPTH = 10  # hits looked at per question
 SPACES = re.compile(r"\s+")
-
-
-class QuestionsError(DocsightError):
-    """The questions file cannot be used; the message names the file and line."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import re
 import stat
 from pathlib import Path
 
+from engine.errors import LoadFailed, LoadSkipped
 from engine.html_text import html_lines
 from engine.paths import on_disk
 from engine.types import LoadedDocument, ScannedFile, SourceLine
@@ -41,14 +42,6 @@ LATIN_CODE_PAGES = {
     "cp1250", "cp1252", "cp1257", "cp775", "latin_1", "iso8859_2", "iso8859_4",
     "iso8859_10", "iso8859_13", "iso8859_15", "mac_latin2",
 }  # fmt: skip
-
-
-class LoadSkipped(Exception):
-    """Content that does not belong in the index (binary); str() is the reason."""
-
-
-class LoadFailed(Exception):
-    """The file could not be read; str() is a one-line reason."""
 
 
 def read_bytes(path: Path) -> bytes:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.catalog import Catalog, FileRow
+from engine.errors import os_reason
 from engine.paths import on_disk, stored
 from engine.scan import Scanner
 from engine.types import ScannedFile, ScanResult
@@ -129,7 +130,7 @@ class Planner:
         except FileNotFoundError:
             return None  # vanished since the scan: the next event or sync sees it gone
         except OSError as error:
-            plan.failed.append((path, _os_reason(error)))
+            plan.failed.append((path, os_reason(error)))
             return None
 
 
@@ -146,9 +147,3 @@ def _under(path: str, directories: set[str]) -> bool:
 def _has_below(known: dict[str, FileRow], directory: str) -> bool:
     prefix = directory + "/"
     return any(path.startswith(prefix) for path in known)
-
-
-def _os_reason(error: OSError) -> str:
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    return error.strerror or str(error)

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.load import LoadFailed, LoadSkipped, load
+from engine.errors import LoadFailed, LoadSkipped
+from engine.load import load
 from engine.rerank import content_words, identifiers
 from engine.scan import kind_of
 from engine.types import Hit, ScannedFile

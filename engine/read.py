@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engine.errors import ReadRefused, SourceUnreadable
+from engine.errors import LoadFailed, LoadSkipped, ReadRefused, SourceUnreadable
 from engine.kinds import kind_of
-from engine.load import LoadFailed, LoadSkipped, load, pdf_lines, read_text
+from engine.load import load, pdf_lines, read_text
 from engine.paths import on_disk
 from engine.scan import Scanner
 from engine.types import ScannedFile, SkippedFile

@@ -18,6 +18,7 @@ import numpy as np
 from engine.catalog import Catalog
 from engine.config import RetrievalSettings
 from engine.embed import Embedder
+from engine.errors import RerankUnavailable
 from engine.rerank import CrossScore, rescore
 from engine.store import VectorStore
 from engine.types import Chunk, Hit
@@ -130,7 +131,3 @@ def remote_cross_encoder(base_url: str, model: str) -> CrossScore:
             raise RerankUnavailable(f"the reranker at {url} failed: {error}") from None
 
     return guarded
-
-
-class RerankUnavailable(Exception):
-    """The remote reranker could not score; the caller rescores locally."""

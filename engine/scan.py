@@ -23,6 +23,7 @@ from pathlib import Path
 import pathspec
 
 from engine.config import IndexSettings
+from engine.errors import os_reason
 from engine.kinds import (  # noqa: F401 - the name rules are part of the scan's interface
     EDITOR_NAMES,
     IGNORE_FILES,
@@ -85,7 +86,7 @@ class Scanner:
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as error:
-            result.skipped.append(_failed(rel_dir + "/", _os_reason(error)))
+            result.skipped.append(_failed(rel_dir + "/", os_reason(error)))
             return
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
@@ -128,9 +129,6 @@ class Scanner:
         outcome = self._classify_path(rel, path)
         return None if isinstance(outcome, str) else outcome
 
-    def is_ignore_file(self, rel_path: str) -> bool:
-        return rel_path.rsplit("/", 1)[-1] in IGNORE_FILES
-
     # the decision -------------------------------------------------------------------------
     def _classify_path(self, rel: str, path: Path) -> ScannedFile | SkippedFile | str:
         """`rel` is the path as on disk; what comes out carries the path as stored."""
@@ -143,7 +141,7 @@ class Scanner:
         except OSError as error:
             if error.errno == errno.ELOOP:
                 return SkippedFile(name, "symlink loop")
-            return _failed(name, _os_reason(error))
+            return _failed(name, os_reason(error))
         verdict = self._name_verdict(rel) or (self._link_verdict(path, info) if is_link else None)
         if verdict:  # a link is left out as the link, a directory or not
             return SkippedFile(name, verdict)
@@ -295,9 +293,3 @@ def _mtime(path: Path) -> int:
         return path.stat().st_mtime_ns
     except OSError:
         return -1
-
-
-def _os_reason(error: OSError) -> str:
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    return error.strerror or str(error)

@@ -26,9 +26,9 @@ from engine.apply import Applier, Prepared
 from engine.catalog import Catalog
 from engine.chunk import chunk_document, embedding_text
 from engine.embed import Embedder
-from engine.errors import Cancelled
+from engine.errors import Cancelled, LoadFailed, LoadSkipped
 from engine.events import Event, FileFailed, FileSkipped, SyncProgress, SyncReport
-from engine.load import LoadFailed, LoadSkipped, load
+from engine.load import load
 from engine.paths import on_disk
 from engine.plan import Plan, Planner
 from engine.scan import Scanner

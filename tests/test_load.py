@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.load import LoadFailed, LoadSkipped, load, read_text
+from engine.errors import LoadFailed, LoadSkipped
+from engine.load import load, read_text
 from engine.scan import kind_of
 from engine.types import ScannedFile
 
