@@ -15,15 +15,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from engine.types import Chunk
 from engine.units import UNITS_VERSION
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # numpy is imported where vectors are read: `status` needs none of it
     import numpy as np
 
 PENDING_KEY = "sync_pending"  # meta: files the running (or an interrupted) sync has to write
+IN_PART = 500  # values bound to one `IN (...)`, well under SQLite's limit on parameters
 ACTIVE_KEY = "sync_active"  # meta: "1" while a sync runs; the owner clears it when it opens
 
 SCHEMA = """
@@ -139,9 +142,7 @@ class Catalog:
 
     def chunks_by_ids(self, ids: Sequence[int]) -> list[ChunkRow]:
         found: list[ChunkRow] = []
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_parts(ids):
             rows = self._db.execute(f"SELECT * FROM chunks WHERE id IN ({marks})", part)
             found.extend(ChunkRow(**dict(row)) for row in rows)
         return found
@@ -238,9 +239,7 @@ class Catalog:
         import numpy as np
 
         found: dict[str, np.ndarray] = {}
-        for start in range(0, len(hashes), 500):
-            part = list(hashes[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_parts(hashes):
             rows = self._db.execute(
                 f"SELECT hash, vector FROM embeddings WHERE model = ? AND hash IN ({marks})",
                 [model, *part],
@@ -257,9 +256,7 @@ class Catalog:
 
     def cached_hashes(self, model: str, hashes: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for start in range(0, len(hashes), 500):
-            part = list(hashes[start : start + 500])
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_parts(hashes):
             rows = self._db.execute(
                 f"SELECT hash FROM embeddings WHERE model = ? AND hash IN ({marks})",
                 [model, *part],
@@ -306,9 +303,7 @@ class Catalog:
 
         found: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 500):
-            part = unique[start : start + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in _in_parts(unique):
             rows = self._db.execute(
                 f"SELECT e.hash, e.vector, u.vectors FROM embeddings e LEFT JOIN units u "
                 f"ON u.model = ? AND u.hash = e.hash WHERE e.model = ? AND e.hash IN ({marks})",
@@ -361,3 +356,10 @@ class Catalog:
             self._db.execute("DELETE FROM files")
             self._db.execute("DELETE FROM chunks")
             self._db.execute("DELETE FROM orphans")
+
+
+def _in_parts(values: Sequence[T]) -> Iterator[tuple[list[T], str]]:
+    """`values` in slices of IN_PART, each with the placeholders of its `IN (...)`."""
+    for start in range(0, len(values), IN_PART):
+        part = list(values[start : start + IN_PART])
+        yield part, ",".join("?" * len(part))
