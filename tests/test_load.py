@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.kinds import kind_of
 from engine.load import LoadFailed, LoadSkipped, load, read_text
-from engine.scan import kind_of
 from engine.types import ScannedFile
 
 HTML = """<!doctype html>
