@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.kinds import kind_of
 from engine.load import LoadFailed, LoadSkipped, load
 from engine.rerank import content_words, identifiers
-from engine.scan import kind_of
 from engine.types import Hit, ScannedFile
 from engine.units import Unit, split_units, unit_text
 

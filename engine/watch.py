@@ -29,7 +29,7 @@ from engine.config import load_settings
 from engine.engine import Engine
 from engine.errors import DocsightError
 from engine.events import Event, WatcherDegraded
-from engine.scan import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
+from engine.kinds import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
 from engine.sync import Cancelled
 
 log = logging.getLogger(__name__)

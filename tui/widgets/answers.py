@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.answer import Answer, Answerer, Context
+from engine.answer import Answer, Answerer
 from engine.errors import DocsightError
 from engine.llm_server import ensure_server
+from engine.prompt import Context
 from tui.messages import AnswerResult, ConversationInfo, QuoteRef, SentenceRef, SourceRef
 
 ModelSink = Callable[[str, "bool | None"], None]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.errors import DocsightError
+from engine.kinds import kind_of
 from engine.load import LoadFailed, LoadSkipped, load, read_text
 from engine.paths import on_disk
-from engine.scan import kind_of
 from engine.types import ScannedFile
 from tui.messages import SourceText
 
