@@ -57,6 +57,7 @@ format: setup
 
 test: setup lint
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 	$(VENV)/bin/python -m pytest -q -ra
 
 check: test

@@ -16,17 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.catalog import Catalog, ChunkRow, FileRow
-from engine.events import Event, FileIndexed, FileMoved, FileRemoved, SyncProgress
+from engine.errors import Cancelled
+from engine.events import Event, FileIndexed, FileMoved, FileRemoved, SyncProgress, SyncReport
+from engine.plan import Move
 from engine.store import VectorStore
 from engine.types import Chunk, ScannedFile
-
-if TYPE_CHECKING:
-    from engine.sync import SyncReport
 
 GROUP_ROWS = 2000
 
@@ -41,7 +39,6 @@ class Prepared:
     added: bool
 
 
-Move = tuple[str, ScannedFile, str]  # (old path, the file now, its content hash)
 Step = Prepared | Move | str  # a loaded file, a move, or the path of a deleted file
 
 
@@ -88,9 +85,8 @@ class Applier:
         for done, item in enumerate(steps, 1):
             if isinstance(item, Prepared):
                 self._add_file(group, item, embedded, report)
-            elif isinstance(item, tuple):
-                old_path, scanned, content_hash = item
-                self._add_move(group, old_path, scanned, content_hash, report)
+            elif isinstance(item, Move):
+                self._add_move(group, item, report)
             else:
                 self._add_delete(group, item, report)
             if len(group.insert) + len(group.drop) >= GROUP_ROWS or done == len(steps):
@@ -98,8 +94,6 @@ class Applier:
                 emit(SyncProgress("write", done, len(steps)))
                 group = Group()
                 if cancel.is_set() and done < len(steps):
-                    from engine.sync import Cancelled
-
                     raise Cancelled("sync cancelled")
         if steps:
             self.store.flush()
@@ -159,22 +153,15 @@ class Applier:
             report.files_changed += 1
         group.events.append(FileIndexed(item.scanned.path, len(item.chunks), fresh, item.added))
 
-    def _add_move(
-        self,
-        group: Group,
-        old_path: str,
-        scanned: ScannedFile,
-        content_hash: str,
-        report: SyncReport,
-    ) -> None:
-        old_rows = self.catalog.chunks_of(old_path)
+    def _add_move(self, group: Group, move: Move, report: SyncReport) -> None:
+        old_rows = self.catalog.chunks_of(move.old_path)
         for row in old_rows:
-            group.insert.append(replace(row, id=self._new_id(), path=scanned.path))
+            group.insert.append(replace(row, id=self._new_id(), path=move.scanned.path))
         group.drop.extend(row.id for row in old_rows)
-        group.drop_files.append(old_path)
-        group.put_files.append(self._file_row(scanned, content_hash))
+        group.drop_files.append(move.old_path)
+        group.put_files.append(self._file_row(move.scanned, move.content_hash))
         report.files_moved += 1
-        group.events.append(FileMoved(old_path, scanned.path))
+        group.events.append(FileMoved(move.old_path, move.scanned.path))
 
     def _add_delete(self, group: Group, path: str, report: SyncReport) -> None:
         old_ids = [row.id for row in self.catalog.chunks_of(path)]

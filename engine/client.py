@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import DocsightError, OwnerGone
+from engine.errors import OwnerGone, OwnerRefused
 from engine.events import Event, from_json
 from engine.protocol import Request, address, decode_vectors, socket_path
 from engine.types import Hit
@@ -50,7 +50,7 @@ class OwnerClient:
             raise OwnerGone("the docsight that owns this index stopped while answering")
         reply: dict[str, Any] = json.loads(line)
         if not reply.get("ok"):
-            raise DocsightError(str(reply.get("error", "the owner refused the request")))
+            raise OwnerRefused(str(reply.get("error", "the owner refused the request")))
         return reply
 
     def search(

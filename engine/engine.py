@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from engine.cite import Embed
 from engine.config import MAX_TOP_K, Settings
 from engine.embed import Embedder, make_embedder
 from engine.errors import RebuildNeeded, check_space, translated
-from engine.events import Event, SyncFinished, SyncProgress, SyncStarted
+from engine.events import Event, SyncFinished, SyncProgress, SyncReport, SyncStarted
 from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
 from engine.models import resolve_model
@@ -33,8 +33,11 @@ from engine.read import read_lines
 from engine.retrieve import Retriever
 from engine.scan import Scanner
 from engine.store import VectorStore
-from engine.sync import Syncer, SyncReport
+from engine.sync import Syncer
 from engine.types import Hit
+
+if TYPE_CHECKING:  # imported when the folder is followed: `docsight index` needs no watcher
+    from engine.watch import Following
 
 log = logging.getLogger(__name__)
 SCAN_KEYS = ("include", "exclude", "max_file_mb")
@@ -259,6 +262,26 @@ class Engine:
         emit(SyncFinished(report))
         return report
 
+    def follow(
+        self,
+        on_event: Callable[[Event], None],
+        on_not_serving: Callable[[OSError], None] | None = None,
+    ) -> Following:
+        """Keep this index live until the handle's `stop()`: serve the other docsight
+        processes on the folder, sweep it, then sync each change. Every event goes to
+        `on_event` and to the clients; when the socket cannot be made, `on_not_serving`
+        hears why (the folder is still watched)."""
+        from engine.watch import Following
+
+        following = Following(self, on_event, on_not_serving or _log_not_serving)
+        following.start()
+        return following
+
+    def indexed_paths(self) -> list[str]:
+        """Every path the index holds, sorted (the watcher turns a folder that vanished into
+        the files it held)."""
+        return sorted(self.catalog.files())
+
     def search(
         self, query: str, k: int | None = None, path_prefixes: Sequence[str] = ()
     ) -> list[Hit]:
@@ -336,6 +359,10 @@ class Engine:
         return f"the folder is still being indexed ({progress.done} of {progress.total} files)"
 
 
+def _log_not_serving(error: OSError) -> None:
+    log.warning("not serving other docsight processes: %s", error)
+
+
 def _state(path: str, state: str, chunks: int = 0, reason: str = "") -> dict[str, Any]:
     return {"path": path, "state": state, "chunks": chunks, "reason": reason}
 
@@ -368,7 +395,7 @@ def open_answerer(
         settings,
         search,
         lambda say, cancel: ensure_server(settings, data_dir, say, cancel),
-        index_dir / "conversations.sqlite",
+        indexes.conversations_path(index_dir),
         embed,
         folder=folder,
         indexing=indexing,

@@ -15,6 +15,11 @@ class DocsightError(Exception):
     exit_code = 1
 
 
+class Cancelled(Exception):
+    """The sync stopped between two steps at the caller's request; nothing is half-written.
+    Not a DocsightError: it is the answer to a request, never a failure to report."""
+
+
 class ConfigError(DocsightError):
     """A setting is wrong; the message names the key and the file it came from."""
 
@@ -117,3 +122,38 @@ class OwnerGone(DocsightError):
 
 class ReadRefused(DocsightError):
     """A path outside the folder, or one docsight would not index, was asked to be read."""
+
+
+class OwnerRefused(DocsightError):
+    """The docsight that owns the index refused a request (engine.protocol); the message is
+    its reason."""
+
+
+class IndexNotOpen(DocsightError):
+    """Asked before the index opened, after it failed to, or while docsight closes; the
+    message says which."""
+
+
+class SourceUnreadable(DocsightError):
+    """A file of the folder cannot be shown to a person; the message says why."""
+
+
+class UsageError(DocsightError):
+    """A command line names something that cannot be used: a folder that is not one, a
+    data dir that is a file."""
+
+    exit_code = 2
+
+
+class ConversationNotFound(DocsightError):
+    """No saved conversation has this id."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"no conversation {conversation_id}")
+
+
+class EmptyQuestion(DocsightError):
+    """A question with nothing in it."""
+
+    def __init__(self) -> None:
+        super().__init__("the question is empty")

@@ -7,6 +7,27 @@ from dataclasses import asdict, dataclass
 from typing import Any, get_args
 
 
+@dataclass
+class SyncReport:
+    """What one sync did: the document `docsight index --json` prints."""
+
+    files_scanned: int = 0
+    files_added: int = 0
+    files_changed: int = 0
+    files_deleted: int = 0
+    files_moved: int = 0
+    files_failed: int = 0
+    files_ignored: int = 0
+    chunks_total: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, float | int]:
+        return dict(self.__dict__)
+
+
 @dataclass(frozen=True)
 class SyncStarted:
     scope: str  # "full" or "paths"
@@ -58,7 +79,7 @@ class FileSkipped:
 
 @dataclass(frozen=True)
 class SyncFinished:
-    report: Any  # engine.sync.SyncReport
+    report: SyncReport
 
 
 @dataclass(frozen=True)
@@ -101,8 +122,6 @@ def from_json(document: dict[str, Any]) -> Event:
     fields = dict(document)
     kind = EVENT_TYPES[str(fields.pop("type"))]
     if kind is SyncFinished:
-        from engine.sync import SyncReport
-
         return SyncFinished(SyncReport(**fields["report"]))
     event: Event = kind(**fields)
     return event

@@ -87,6 +87,11 @@ def index_dir_for(folder: Path, data_dir: Path) -> Path:
     return data_dir / "indexes" / f"{slug}-{_folder_key(folder)}"
 
 
+def conversations_path(index_dir: Path) -> Path:
+    """Where a folder's saved conversations live, beside its index."""
+    return index_dir / "conversations.sqlite"
+
+
 def collection_name(folder: Path) -> str:
     return f"docsight_{_folder_key(folder)}"
 

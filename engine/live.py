@@ -25,15 +25,16 @@ from engine import indexes
 from engine.client import OwnerClient, connect
 from engine.config import Settings
 from engine.embed import Embedder
-from engine.errors import DocsightError, IndexLockedError, OwnerGone
+from engine.errors import DocsightError, IndexLockedError, IndexNotOpen, OwnerGone
 from engine.events import Event, OwnerChanged, WatcherDegraded
-from engine.serve import OwnerServer
 from engine.types import Hit
 
 if TYPE_CHECKING:  # imported when this process owns the index: a client needs neither
     from engine.answer import Answerer
+    from engine.conversations import Conversations
     from engine.engine import Engine
-    from engine.watch import Watcher
+    from engine.llm import Endpoint
+    from engine.watch import Following
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ class LiveIndex:
         self._live = False
         self._access: IndexAccess | None = None
         self._engine: Engine | None = None
-        self._watcher: Watcher | None = None
-        self._server: OwnerServer | None = None
+        self._following: Following | None = None
         self._client: OwnerClient | None = None
         self._follower: OwnerClient | None = None
         self._lost: DocsightError | None = None  # why a takeover failed
@@ -115,7 +115,7 @@ class LiveIndex:
     def close(self) -> None:
         """Stop watching, serving or following; release the index. Safe to call twice."""
         self._closed.set()
-        self._lost = DocsightError("the index is closed")
+        self._lost = IndexNotOpen("the index is closed")
         with self._lock:
             self._detach()
 
@@ -149,9 +149,9 @@ class LiveIndex:
         """A full sync now, by whoever owns the index: its watcher's, or one in this thread
         (reported to `on_event`) when this process owns the index and does not watch yet."""
         with self._lock:
-            watcher, engine, client = self._watcher, self._engine, self._client
-        if watcher is not None:
-            watcher.request_full_sync()
+            following, engine, client = self._following, self._engine, self._client
+        if following is not None:
+            following.request_full_sync()
         elif engine is not None:
             engine.sync(on_event=on_event, cancel=self._closed)
         elif client is not None:
@@ -175,6 +175,21 @@ class LiveIndex:
             indexing=self.indexing_note,
         )
 
+    def model_server(
+        self, on_state: Callable[[str], None], cancel: threading.Event | None = None
+    ) -> Endpoint:
+        """The model server answers come from, started now if need be (so the first
+        question does not wait for it); `cancel` stops the wait, not the server."""
+        from engine.llm_server import ensure_server
+
+        return ensure_server(self.settings, self.data_dir, on_state, cancel)
+
+    def conversations(self) -> Conversations:
+        """The folder's saved conversations (close the store after use)."""
+        from engine.conversations import Conversations
+
+        return Conversations(indexes.conversations_path(self.index_dir))
+
     def indexing_note(self) -> str:
         """How far this process's sync has got ("" when none runs here)."""
         engine = self._engine
@@ -193,7 +208,7 @@ class LiveIndex:
     def _current(self) -> IndexAccess:
         with self._lock:
             if self._access is None:
-                raise self._lost or DocsightError("the index is not open")
+                raise self._lost or IndexNotOpen("the index is not open")
             return self._access
 
     # owning, following, taking over ----------------------------------------------------------
@@ -209,7 +224,7 @@ class LiveIndex:
                 if time.monotonic() > deadline:
                     raise  # an owner that never serves (`docsight index` on a large folder)
             self._closed.wait(RETRY_S)
-        raise DocsightError("docsight is closing")
+        raise IndexNotOpen("docsight is closing")
 
     def _own(self) -> None:
         from engine.engine import Engine
@@ -243,16 +258,7 @@ class LiveIndex:
         return True
 
     def _watch(self, engine: Engine) -> None:
-        from engine.watch import Watcher
-
-        self._watcher = watcher = Watcher(engine, self._emit)
-        server = OwnerServer(engine, watcher.request_full_sync)
-        try:
-            server.start()
-            self._server = server
-        except OSError as error:  # a socket path over the 108-byte limit, a read-only dir
-            log.warning("not serving other docsight processes: %s", error)
-        watcher.start(sweep=True)
+        self._following = engine.follow(lambda event: self._on_event(event))
 
     def _load_encoder(self) -> None:
         """As the owner, load the encoder now, not at the first question (outside the lock:
@@ -260,11 +266,6 @@ class LiveIndex:
         engine = self._engine
         if engine is not None:
             engine.embedder  # noqa: B018
-
-    def _emit(self, event: Event) -> None:
-        self._on_event(event)
-        if self._server is not None:
-            self._server.publish(event)
 
     def _follow(self) -> None:
         client = self._client
@@ -306,14 +307,12 @@ class LiveIndex:
             self._load_encoder()
 
     def _detach(self) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-        if self._server is not None:
-            self._server.stop()
+        if self._following is not None:
+            self._following.stop()
         if self._engine is not None:
             self._engine.close()
         for client in (self._follower, self._client):
             if client is not None:
                 client.close()
-        self._access = self._engine = self._watcher = self._server = None
+        self._access = self._engine = self._following = None
         self._client = self._follower = None

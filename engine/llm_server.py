@@ -258,16 +258,76 @@ def ensure_server(
 
 
 def external_endpoint(settings: Settings) -> Endpoint:
+    endpoint = probe_external(settings)
+    if not endpoint.model:
+        raise LLMUnavailable(f"the server at {endpoint.base_url} serves no model")
+    return endpoint
+
+
+def probe_external(settings: Settings) -> Endpoint:
+    """What the server at `llm.base_url` serves (its model "" when it names none); raises
+    LLMUnavailable when it does not answer."""
     url = settings.llm.base_url.rstrip("/")
     base_url = url if url.endswith("/v1") else f"{url}/v1"
     api_key = os.environ.get(settings.llm.api_key_env, "") if settings.llm.api_key_env else ""
     models = server_models(base_url, api_key)
-    if not models and not settings.llm.model:
-        raise LLMUnavailable(f"the server at {base_url} serves no model")
-    model = settings.llm.model or str(models[0].get("id"))
+    named = str(models[0].get("id") or "") if models else ""
+    model = settings.llm.model or named
     entry = next((m for m in models if m.get("id") == model), models[0] if models else {})
     context = reported_context_length(base_url, entry, api_key) or settings.llm.context_length
     return Endpoint(base_url, model, settings.llm.backend, context, api_key or "not-needed")
+
+
+def server_status(settings: Settings, data_dir: Path) -> dict[str, Any]:
+    """Which server answers come from and whether it is up (`docsight llm status`): the one
+    at `llm.base_url`, else the managed one its record describes."""
+    if settings.llm.base_url:
+        return _external_status(settings)
+    record = read_record(data_dir) or {}
+    supervisor, server = record.get("supervisor_pid"), record.get("server_pid")
+    up = record.get("state") == "ready" and alive(supervisor)
+    if up:
+        try:
+            server_models(str(record["base_url"]))
+        except LLMUnavailable:
+            up = False
+    return {
+        "backend": record.get("backend") or choose_backend(settings),
+        "base_url": record.get("base_url"),
+        "model": record.get("model") or settings.llm.model or None,
+        "context_length": record.get("context_length") or settings.llm.context_length,
+        "up": up,
+        "managed_pid": supervisor if alive(supervisor) else None,
+        "server_pid": server if alive(server) else None,
+        "state": record.get("state") if alive(supervisor) else None,
+        "reason": record.get("reason"),
+        "log": str(log_path(data_dir)) if record else None,
+    }
+
+
+def _external_status(settings: Settings) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "backend": settings.llm.backend,
+        "base_url": settings.llm.base_url.rstrip("/"),
+        "model": settings.llm.model or None,
+        "context_length": settings.llm.context_length,
+        "up": False,
+        "managed_pid": None,
+        "server_pid": None,
+        "state": None,
+        "reason": None,
+        "log": None,
+    }
+    try:
+        endpoint = probe_external(settings)
+    except LLMUnavailable:
+        return status
+    return {
+        **status,
+        "model": endpoint.model or None,
+        "context_length": endpoint.context_length,
+        "up": True,
+    }
 
 
 def ensure_plan(

@@ -113,7 +113,7 @@ def normalise_newlines(text: str) -> str:
 def load(root: Path, file: ScannedFile) -> LoadedDocument:
     path = on_disk(root, file.path)
     if file.kind == "pdf":
-        return LoadedDocument(file.path, file.kind, _pdf_lines(path))
+        return LoadedDocument(file.path, file.kind, pdf_lines(path))
     text = read_text(path)
     if file.kind == "html":
         lines = html_lines(text)
@@ -135,7 +135,7 @@ def _readable(lines: list[SourceLine]) -> list[SourceLine]:
     return kept
 
 
-def _pdf_lines(path: Path) -> list[SourceLine]:
+def pdf_lines(path: Path) -> list[SourceLine]:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 

@@ -23,11 +23,20 @@ from engine.types import ScannedFile, ScanResult
 RACY_WINDOW_NS = 2_000_000_000
 
 
+@dataclass(frozen=True)
+class Move:
+    """A file that only moved: its rows are re-keyed from the catalog, nothing embedded."""
+
+    old_path: str
+    scanned: ScannedFile  # the file where it is now
+    content_hash: str
+
+
 @dataclass
 class Plan:
     to_load: list[tuple[ScannedFile, str, bool]] = field(default_factory=list)
     touched: list[tuple[ScannedFile, str]] = field(default_factory=list)
-    moved: list[tuple[str, ScannedFile, str]] = field(default_factory=list)
+    moved: list[Move] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -85,7 +94,7 @@ class Planner:
             elif scanned.path in retry or _looks_changed(row, scanned):
                 self._plan_doubtful(plan, scanned, row)
         self._plan_new(plan, new_files, gone, known)
-        moved_from = {old for old, _, _ in plan.moved}
+        moved_from = {move.old_path for move in plan.moved}
         plan.deleted = [p for p in gone if p not in moved_from]
         return plan
 
@@ -110,7 +119,7 @@ class Planner:
                 continue
             sources = by_hash.get(content_hash)
             if sources and known[sources[-1]].kind == scanned.kind:
-                plan.moved.append((sources.pop(), scanned, content_hash))
+                plan.moved.append(Move(sources.pop(), scanned, content_hash))
             else:
                 plan.to_load.append((scanned, content_hash, True))
 

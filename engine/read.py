@@ -1,5 +1,6 @@
-"""Exact lines of a file of the folder, for a client that is not a person (the MCP `read`
-tool): only what docsight would index, and nothing outside the folder.
+"""Exact lines of a file of the folder: for a client that is not a person (the MCP `read`
+tool) only what docsight would index, and nothing outside the folder; for a person's viewer
+any file of the folder, decoded as the indexer decodes it.
 
 Which files may be read is the scanner's decision (`Scanner.check`), the same one that
 decides what is indexed, so a rule that keeps a file out of the index (ignore files,
@@ -8,11 +9,13 @@ secrets, editor temp files, symlinks out of the folder) keeps it from being read
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engine.errors import ReadRefused
-from engine.load import LoadFailed, LoadSkipped, load, read_text
+from engine.errors import ReadRefused, SourceUnreadable
+from engine.kinds import kind_of
+from engine.load import LoadFailed, LoadSkipped, load, pdf_lines, read_text
 from engine.paths import on_disk
 from engine.scan import Scanner
 from engine.types import ScannedFile, SkippedFile
@@ -87,3 +90,31 @@ def _lines(folder: Path, file: ScannedFile) -> tuple[list[str], list[int | None]
     if text.endswith("\n"):
         text = text[:-1]  # a final newline ends the last line; it does not start another
     return text.split("\n") if text else [], None
+
+
+@dataclass(frozen=True)
+class SourceLines:
+    """A file of the folder as a person reads it."""
+
+    path: str
+    kind: str  # engine.kinds' name for it ("text" for one it does not know)
+    lines: list[str]
+    pages: list[int | None] | None = None  # a PDF's page of each line
+
+
+def source_lines(folder: Path, path: str) -> SourceLines:
+    """Every line of the file at `path` as the indexer reads it (a PDF: its extracted text),
+    for the viewer; `SourceUnreadable` says why not."""
+    full = on_disk(folder, path).resolve()
+    if not full.is_relative_to(folder.resolve()):
+        raise SourceUnreadable(f"{path} is outside the folder")
+    kind = kind_of(path) or "text"
+    try:
+        if kind == "pdf":
+            lines = pdf_lines(full)
+            pages = [line.page for line in lines]
+            return SourceLines(path, kind, [line.text for line in lines], pages)
+        text = read_text(full)
+    except (LoadFailed, LoadSkipped) as error:
+        raise SourceUnreadable(f"cannot show {path}: {error}") from None
+    return SourceLines(path, kind, text.split("\n"))

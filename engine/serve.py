@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from engine.errors import DocsightError
+from engine.errors import DocsightError, OwnerRefused
 from engine.events import Event, SyncProgress, to_json
 from engine.protocol import Op, Request, address, encode_vectors, socket_path
 
@@ -120,7 +120,7 @@ class _Server(socketserver.ThreadingUnixStreamServer):
     def answer(self, request: Request) -> dict[str, Any]:
         handler = HANDLERS.get(request.get("op"))  # type: ignore[arg-type]
         if handler is None:
-            raise DocsightError(f"unknown request {request.get('op')!r}")
+            raise OwnerRefused(f"unknown request {request.get('op')!r}")
         return handler(self, request)
 
     def process_request(self, request: Any, client_address: Any) -> None:

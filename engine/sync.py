@@ -26,7 +26,8 @@ from engine.apply import Applier, Prepared
 from engine.catalog import Catalog
 from engine.chunk import chunk_document, embedding_text
 from engine.embed import Embedder
-from engine.events import Event, FileFailed, FileSkipped, SyncProgress
+from engine.errors import Cancelled
+from engine.events import Event, FileFailed, FileSkipped, SyncProgress, SyncReport
 from engine.load import LoadFailed, LoadSkipped, load
 from engine.paths import on_disk
 from engine.plan import Plan, Planner
@@ -41,29 +42,6 @@ EMBED_BATCH = 32  # one encoder batch (embedding.batch_size): a cancel waits for
 FIRST_BATCH_CHUNKS = 32  # a few seconds of encoder time: the first files show up fast
 MAX_BATCH_CHUNKS = 512  # then batches double up to this (~15 s of encoder time on 2 cores)
 MAX_BATCH_FILES = 200  # files whose chunks are all cached still commit in bounded steps
-
-
-class Cancelled(Exception):
-    """The sync stopped between two steps at the caller's request; nothing is half-written."""
-
-
-@dataclass
-class SyncReport:
-    files_scanned: int = 0
-    files_added: int = 0
-    files_changed: int = 0
-    files_deleted: int = 0
-    files_moved: int = 0
-    files_failed: int = 0
-    files_ignored: int = 0
-    chunks_total: int = 0
-    chunks_embedded: int = 0
-    chunks_reused: int = 0
-    chunks_deleted: int = 0
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, float | int]:
-        return dict(self.__dict__)
 
 
 @dataclass

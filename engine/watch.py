@@ -19,6 +19,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -26,11 +27,13 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from engine.config import load_settings
-from engine.engine import Engine
-from engine.errors import DocsightError
+from engine.errors import Cancelled, DocsightError
 from engine.events import Event, WatcherDegraded
 from engine.kinds import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
-from engine.sync import Cancelled
+from engine.serve import OwnerServer
+
+if TYPE_CHECKING:  # the engine imports this module when it starts following the folder
+    from engine.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +312,7 @@ class Watcher:
                 continue
             files.add(rel)
             if not os.path.lexists(absolute):
-                known = sorted(self.engine.catalog.files()) if known is None else known
+                known = self.engine.indexed_paths() if known is None else known
                 files.update(_known_below(known, rel))
         return sorted(files)
 
@@ -374,3 +377,55 @@ class Watcher:
                 self._pending, self._full, self._reload, self._busy = set(), False, False, True
                 return batch
             return None
+
+
+class Following:
+    """An engine kept live: its watcher syncs each change, and its owner server lets the
+    other docsight processes on the folder search through it and hear the same events.
+    `Engine.follow()` starts one; `stop()` ends both (the engine stays open)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        on_event: Callable[[Event], None],
+        on_not_serving: Callable[[OSError], None],
+    ) -> None:
+        self._engine = engine
+        self._on_event = on_event
+        self._on_not_serving = on_not_serving
+        self._server: OwnerServer | None = None
+        self.watcher = Watcher(engine, self._emit)
+
+    def start(self) -> None:
+        """Serve first, then watch and sweep: a client that connects hears the sweep."""
+        server = OwnerServer(self._engine, self.watcher.request_full_sync)
+        try:
+            server.start()
+            self._server = server
+        except OSError as error:  # a socket path over the 108-byte limit, a read-only dir
+            self._on_not_serving(error)
+        try:
+            self.watcher.start(sweep=True)
+        except BaseException:
+            self.stop()
+            raise
+
+    def request_full_sync(self) -> None:
+        self.watcher.request_full_sync()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Following:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _emit(self, event: Event) -> None:
+        self._on_event(event)
+        if self._server is not None:
+            self._server.publish(event)  # the clients following this index hear it too

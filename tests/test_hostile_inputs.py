@@ -17,7 +17,7 @@ from engine.events import Event, SyncProgress
 from engine.paths import on_disk
 from tests.helpers import catalog_snapshot, open_engine, run_cli, snapshot
 from tests.test_load import minimal_pdf
-from tui.widgets.source_text import read_source
+from tui.session.source_text import read_source
 
 TINY_FILES = 20_000
 NESTED = "/".join(["level"] * 200) + "/bottom.md"

@@ -24,13 +24,12 @@ from engine import events as ev
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.errors import ReadRefused
-from engine.events import Event, FileIndexed, OwnerChanged, SyncFinished
+from engine.events import Event, FileIndexed, OwnerChanged, SyncFinished, SyncReport
 from engine.live import LiveIndex
 from engine.protocol import OPS
 from engine.read import read_lines
 from engine.scan import Scanner
 from engine.serve import HANDLERS
-from engine.sync import SyncReport
 
 E = TypeVar("E")
 TIMEOUT_S = 120.0  # a ceiling on two shared cores, never a sleep

@@ -30,7 +30,7 @@ from tui.app import DocsightApp
 from tui.screens.folder import FolderScreen
 from tui.screens.main import MainScreen
 from tui.screens.viewer import ViewerScreen
-from tui.widgets.backend import EngineBackend
+from tui.session.backend import EngineBackend
 from tui.widgets.chat import AnswerBlock
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.source_view import SourceView

@@ -15,7 +15,7 @@ from textual.widgets import Label
 
 from engine import events as ev
 from engine.config import TUISettings
-from engine.sync import SyncReport
+from engine.events import SyncReport
 from tests.tui_standin import MODEL_DOWN, PatientApp, StandInBackend
 from tui.keys import binding_ids, help_sections
 from tui.messages import IndexState, one_line
@@ -24,9 +24,9 @@ from tui.screens.folder import FolderScreen
 from tui.screens.help import HelpScreen, key_rows
 from tui.screens.main import MainScreen
 from tui.screens.viewer import ViewerScreen, editor_command
+from tui.session.index_events import SyncClock, next_state
 from tui.widgets.chat import AnswerBlock
 from tui.widgets.folder_tree import FolderTree
-from tui.widgets.index_events import SyncClock, next_state
 from tui.widgets.question import QuestionInput
 from tui.widgets.source_view import SourceView
 from tui.widgets.status_line import duration_text, index_text

@@ -28,7 +28,7 @@ from tests.test_tui import (  # the app tests' fixtures and helpers
 )
 from tui.app import DocsightApp
 from tui.screens.folder import FolderScreen
-from tui.widgets.backend import EngineBackend
+from tui.session.backend import EngineBackend
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.sources_pane import SourcesPane
 

@@ -30,7 +30,7 @@ from tests.tui_standin import PatientApp, StandInBackend
 from tui.messages import SourceRef
 from tui.screens.folder import FolderScreen
 from tui.screens.main import MainScreen
-from tui.widgets.backend import EngineBackend
+from tui.session.backend import EngineBackend
 from tui.widgets.chat import AnswerBlock
 from tui.widgets.folder_tree import FolderTree
 from tui.widgets.sources_pane import SourcesPane, elide_middle, source_line, where_within

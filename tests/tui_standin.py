@@ -1,4 +1,4 @@
-"""A deterministic stand-in for `tui.widgets.backend.Backend`, for snapshot tests only.
+"""A deterministic stand-in for `tui.session.backend.Backend`, for snapshot tests only.
 
 Snapshots must compare byte for byte, so what varies from run to run (model text, rates,
 timings, temporary paths) is fixed here. It speaks the same protocol as `EngineBackend`
@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import tui.app
+from engine import SourceUnreadable
 from engine import events as ev
-from engine.sync import SyncReport
+from engine.events import SyncReport
 from tui.app import DocsightApp
 from tui.messages import (
     AnswerResult,
@@ -25,8 +26,7 @@ from tui.messages import (
     SourceRef,
     SourceText,
 )
-from tui.widgets.backend import EventSink, ModelSink, QuoteSink, RefsSink, TokenSink
-from tui.widgets.source_text import SourceUnreadable
+from tui.session.backend import EventSink, ModelSink, QuoteSink, RefsSink, TokenSink
 
 KEYS_MD = """\
 # Signing keys

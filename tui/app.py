@@ -22,8 +22,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from engine.config import TUISettings
-from engine.events import FileIndexed, OwnerChanged, SyncFinished
+from engine import FileIndexed, OwnerChanged, SyncFinished, TUISettings
 from tui import messages as m
 from tui.keys import APP_BINDINGS, binding_ids, help_sections, palette_commands
 from tui.messages import one_line, poster
@@ -31,9 +30,9 @@ from tui.screens.conversations import ConversationsScreen
 from tui.screens.folder import FolderScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
+from tui.session.backend import Backend
+from tui.session.index_events import SyncClock, file_changes, next_state
 from tui.ui_state import UIStateFile
-from tui.widgets.backend import Backend
-from tui.widgets.index_events import SyncClock, file_changes, next_state
 from tui.widgets.source_view import highlight
 
 log = logging.getLogger(__name__)

@@ -8,29 +8,23 @@ traceback goes to the log file in the data dir.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
-from engine.config import Settings, default_config_path, default_data_dir, load_settings
-from engine.errors import DocsightError, translated
-from engine.visible import clean_line
-from tui.arguments import default_to_app, is_folder, top_parser
+from engine import (
+    DocsightError,
+    clean_line,
+    translated,
+)
+from tui.arguments import default_to_app, top_parser
+from tui.commands_common import data_dir_from
 from tui.logs import setup_logging
 
 log = logging.getLogger("docsight")
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def counted(count: int, noun: str) -> str:
-    """`1 file`, `2 files`: a count with its noun in agreement (every noun counted here
-    takes an s)."""
-    return f"{count} {noun if count == 1 else noun + 's'}"
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -43,57 +37,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     commands_index.register(subparsers)
     if command in commands_index.COMMANDS:
         return parser
-    modules = ("answer", "llm", "eval", "watch", "mcp", "app")
-    for name in (f"commands_{module}" for module in modules):
-        module = _optional_module(name)
-        if module is not None:
-            module.register(subparsers)
+    from tui import (
+        commands_answer,
+        commands_app,
+        commands_eval,
+        commands_llm,
+        commands_mcp,
+        commands_watch,
+    )
+
+    for module in (
+        commands_answer,
+        commands_llm,
+        commands_eval,
+        commands_watch,
+        commands_mcp,
+        commands_app,
+    ):
+        module.register(subparsers)
     return parser
-
-
-def _optional_module(name: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(f"tui.{name}")
-    except ModuleNotFoundError as error:
-        if error.name != f"tui.{name}":
-            raise
-        return None
-
-
-def settings_from(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
-    config = getattr(args, "config", None)
-    return load_settings(config, overrides=overrides)
-
-
-def data_dir_from(args: argparse.Namespace) -> Path:
-    chosen = getattr(args, "data_dir", None)
-    data_dir = Path(chosen) if chosen else default_data_dir()
-    if data_dir.exists() and not data_dir.is_dir():
-        where = "--data-dir" if chosen else "DOCSIGHT_DATA_DIR or the default data dir"
-        raise UsageError(f"{where} {data_dir}: not a directory")
-    return data_dir
-
-
-def config_path_from(args: argparse.Namespace) -> Path:
-    chosen = getattr(args, "config", None)
-    return Path(chosen) if chosen else default_config_path()
-
-
-def folder_from(args: argparse.Namespace) -> Path:
-    if not is_folder(args.dir):
-        raise UsageError(f"not a folder: {args.dir}")
-    return Path(args.dir).expanduser().resolve()
-
-
-def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-class UsageError(DocsightError):
-    exit_code = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,16 +8,20 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import DocsightError
-from engine.indexes import index_dir_for
-from engine.visible import clean, clean_line
+from engine import (
+    ConversationNotFound,
+    EmptyQuestion,
+    clean,
+    clean_line,
+    conversations_path,
+    index_dir_for,
+)
 from tui.arguments import add_dir, add_json, add_paths, subcommand
-from tui.cli import counted, data_dir_from, folder_from, print_json, settings_from
+from tui.commands_common import counted, data_dir_from, folder_from, print_json, settings_from
 from tui.commands_index import open_engine, owner_client, sync_with_progress
 
 if TYPE_CHECKING:  # imported where used: `--help` and `llm status` load none of it
-    from engine.answer import Answer, Answerer
-    from engine.conversations import Conversations
+    from engine import Answer, Answerer, Conversations
 
 
 def register(subparsers: Any) -> None:
@@ -58,7 +62,7 @@ def open_folder_answerer(
 ) -> tuple[Answerer, dict[str, Any]]:
     """Through the process that owns the index when there is one, else through our own
     engine (indexing the folder first when it never was); with the index's status."""
-    from engine.engine import open_answerer
+    from engine import open_answerer
 
     settings, data_dir = settings_from(args), data_dir_from(args)
     index_dir = index_dir_for(folder_from(args), data_dir)
@@ -96,7 +100,7 @@ def say_if_building(status: dict[str, Any]) -> None:
 
 def run_ask(args: argparse.Namespace) -> int:
     if not args.question.strip():
-        raise DocsightError("the question is empty")
+        raise EmptyQuestion()
     with ExitStack() as stack:
         answerer, status = open_folder_answerer(args, stack)
         say_if_building(status)
@@ -181,14 +185,14 @@ def _print_sources(result: Answer) -> None:
 
 
 def run_conversations(args: argparse.Namespace) -> int:
-    from engine.conversations import Conversations
+    from engine import Conversations
 
     index_dir = index_dir_for(folder_from(args), data_dir_from(args))
-    store = Conversations(index_dir / "conversations.sqlite")
+    store = Conversations(conversations_path(index_dir))
     try:
         if args.delete:
             if not store.delete(args.delete):
-                raise DocsightError(f"no conversation {args.delete}")
+                raise ConversationNotFound(args.delete)
             print_json({"deleted": args.delete}) if args.json else print(f"deleted {args.delete}")
             return 0
         if args.show:
@@ -210,7 +214,7 @@ def run_conversations(args: argparse.Namespace) -> int:
 
 def _show(store: Conversations, conversation_id: str, as_json: bool) -> int:
     if not store.exists(conversation_id):
-        raise DocsightError(f"no conversation {conversation_id}")
+        raise ConversationNotFound(conversation_id)
     turns = store.turns(conversation_id)
     if as_json:
         print_json({"id": conversation_id, "turns": [turn.result for turn in turns]})

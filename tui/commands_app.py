@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from tui.arguments import add_dir, subcommand
-from tui.cli import config_path_from, data_dir_from, folder_from, settings_from
+from tui.commands_common import config_path_from, data_dir_from, folder_from, settings_from
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
 
 def run_app(args: argparse.Namespace) -> int:
     from tui.app import DocsightApp
-    from tui.widgets.backend import EngineBackend
+    from tui.session.backend import EngineBackend
 
     settings = settings_from(args)
     backend = EngineBackend(

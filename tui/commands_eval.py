@@ -8,12 +8,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from engine.evaluate import DEPTH, evaluate, read_questions, report
-from engine.types import Hit
+from engine import EVAL_DEPTH, Hit, eval_report, evaluate_search, read_questions
 from tui.arguments import add_dir, add_json, subcommand
-from tui.cli import counted, print_json
+from tui.commands_common import counted, print_json
 from tui.commands_index import open_engine, owner_client, sync_with_progress
-from tui.widgets.safe import clean as visible
+from tui.render.safe import clean as visible
 
 EXAMPLE = """\
 QUESTIONS.jsonl holds one JSON object per line, for example
@@ -47,16 +46,16 @@ def run_eval(args: argparse.Namespace) -> int:
             stack.callback(client.close)
 
             def search(query: str) -> list[Hit]:
-                return client.search(query, DEPTH, [])
+                return client.search(query, EVAL_DEPTH, [])
         else:
             engine = stack.enter_context(open_engine(args))
             if not engine.status()["indexed"]:
                 sync_with_progress(engine)
 
             def search(query: str) -> list[Hit]:
-                return engine.search(query, DEPTH)
+                return engine.search(query, EVAL_DEPTH)
 
-        document = report(evaluate(questions, search))
+        document = eval_report(evaluate_search(questions, search))
     document["seconds"] = round(time.monotonic() - started, 3)
     if args.json:
         print_json(document)
@@ -74,7 +73,7 @@ def print_report(document: dict[str, Any]) -> None:
     if document["misses"]:
         print("\nfirst hit not the answer:")
     for miss in document["misses"]:
-        rank = f"rank {miss['rank']}" if miss["rank"] else f"not in the first {DEPTH}"
+        rank = f"rank {miss['rank']}" if miss["rank"] else f"not in the first {EVAL_DEPTH}"
         expected = miss["expected"]
         print(f"  {visible(miss['id'])}: {visible(miss['question'])}  ({rank})")
         print(f'    expected {visible(expected["path"])}: "{visible(expected["phrase"])}"')

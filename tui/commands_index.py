@@ -8,19 +8,33 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.config import MAX_TOP_K
-from engine.events import Event, FileFailed, SyncProgress
-from engine.indexes import index_dir_for, list_indexes, owner_pid, owner_serves, read_status
-from engine.visible import clean, clean_line
+from engine import (
+    MAX_TOP_K,
+    Event,
+    FileFailed,
+    SyncProgress,
+    clean,
+    clean_line,
+    index_dir_for,
+    list_indexes,
+    owner_pid,
+    owner_serves,
+    read_status,
+)
 from tui.arguments import add_dir, add_json, add_paths, bounded_int, subcommand
-from tui.cli import config_path_from, counted, data_dir_from, folder_from, print_json, settings_from
+from tui.commands_common import (
+    config_path_from,
+    counted,
+    data_dir_from,
+    folder_from,
+    print_json,
+    settings_from,
+)
 
 if TYPE_CHECKING:  # imported where used: a search the owner serves needs neither
     from tqdm import tqdm
 
-    from engine.client import OwnerClient
-    from engine.engine import Engine
-    from engine.sync import SyncReport
+    from engine import Engine, OwnerClient, SyncReport
 
 COMMANDS = ("index", "search", "status", "indexes", "forget")
 SKIPPED_SHOWN = 50  # ignored entries listed by `status`; --json lists them all
@@ -94,7 +108,7 @@ def register(subparsers: Any) -> None:
 def open_engine(
     args: argparse.Namespace, *, rebuild: bool = False, serving: bool = False
 ) -> Engine:
-    from engine.engine import Engine
+    from engine import Engine
 
     return Engine(
         folder_from(args),
@@ -154,7 +168,7 @@ def sync_with_progress(engine: Engine) -> SyncReport:
 def run_index(args: argparse.Namespace) -> int:
     client = None if args.rebuild else owner_client(args)
     if client is not None:  # the owner syncs: no second model load for a few chunks
-        from engine.sync import SyncReport
+        from engine import SyncReport
 
         try:
             print("docsight: synced by the docsight that owns this index", file=sys.stderr)
@@ -191,7 +205,7 @@ def summary_line(report: SyncReport) -> str:
 def owner_client(args: argparse.Namespace) -> OwnerClient | None:
     """The live owner of this folder's index, when another docsight holds it. An owner
     that is still opening the index (it said it will serve) is waited for."""
-    from engine.client import connect  # numpy: not for `status` or `--help`
+    from engine import connect  # numpy: not for `status` or `--help`
 
     index_dir = index_dir_for(folder_from(args), data_dir_from(args))
     pid = owner_pid(index_dir)
@@ -299,7 +313,7 @@ def run_indexes(args: argparse.Namespace) -> int:
 
 
 def run_forget(args: argparse.Namespace) -> int:
-    from engine.engine import forget_index
+    from engine import forget_index
 
     folder = Path(args.dir).expanduser().resolve()
     removed = forget_index(folder, settings_from(args), data_dir_from(args))

@@ -9,7 +9,7 @@ import argparse
 from typing import Any
 
 from tui.arguments import add_dir, subcommand
-from tui.cli import config_path_from, data_dir_from, folder_from, settings_from
+from tui.commands_common import config_path_from, data_dir_from, folder_from, settings_from
 
 
 def register(subparsers: Any) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_mcp(args: argparse.Namespace) -> int:
-    from engine.live import LiveIndex
+    from engine import LiveIndex
     from tui.mcp_server import build_server
 
     index = LiveIndex(

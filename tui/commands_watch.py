@@ -6,9 +6,10 @@ import argparse
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from engine.events import (
+from engine import (
     Event,
     FileFailed,
     FileIndexed,
@@ -17,15 +18,11 @@ from engine.events import (
     SyncFinished,
     SyncStarted,
     WatcherDegraded,
+    clean_line,
 )
-from engine.visible import clean_line
 from tui.arguments import add_dir, add_json, subcommand
-from tui.cli import counted, print_json
+from tui.commands_common import counted, print_json
 from tui.commands_index import open_engine, summary_line
-
-if TYPE_CHECKING:  # imported where used: `--help` loads no watcher and no Milvus
-    from engine.serve import OwnerServer
-    from engine.watch import Watcher
 
 
 def register(subparsers: Any) -> None:
@@ -74,49 +71,24 @@ def as_json(event: Event) -> dict[str, Any] | None:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from engine.watch import Watcher
-
-    engine = open_engine(args, serving=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    server: OwnerServer | None = None
-    printer = _printer(args.json)
-
-    def on_event(event: Event) -> None:
-        printer(event)
-        if server is not None:
-            server.publish(event)  # the clients following this index hear it too
-
-    watcher = Watcher(engine, on_event)
-    try:
-        server = _serve(engine, watcher)
-        watcher.start(sweep=True)
-        if not args.json:
-            print(f"watching {clean_line(str(engine.folder))} (Ctrl-C stops)", file=sys.stderr)
-        stop.wait()
-    finally:
-        watcher.stop()
-        if server is not None:
-            server.stop()
-        engine.close()
+    with open_engine(args, serving=True) as engine:
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        with engine.follow(_printer(args.json), _say_not_serving):
+            if not args.json:
+                print(f"watching {clean_line(str(engine.folder))} (Ctrl-C stops)", file=sys.stderr)
+            stop.wait()
     return 0
 
 
-def _serve(engine: Any, watcher: Watcher) -> OwnerServer | None:
-    """Serve other docsight processes; watching goes on when the socket cannot be made."""
-    from engine.serve import OwnerServer
-
-    server = OwnerServer(engine, watcher.request_full_sync)
-    try:
-        server.start()
-    except OSError as error:  # a read-only data dir, a file system without sockets
-        print(f"docsight: not serving other docsight processes: {error}", file=sys.stderr)
-        return None
-    return server
+def _say_not_serving(error: OSError) -> None:
+    """Watching goes on when the socket cannot be made (a read-only data dir, a file
+    system without sockets); say so once."""
+    print(f"docsight: not serving other docsight processes: {error}", file=sys.stderr)
 
 
-def _printer(json_lines: bool) -> Any:
+def _printer(json_lines: bool) -> Callable[[Event], None]:
     full_sync = [False]
 
     def on_event(event: Event) -> None:

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.indexes import secure_data_dir
-from engine.visible import clean
+from engine import clean, secure_data_dir
 
 OWN = ("docsight", "engine", "tui")  # docsight's loggers: engine.*, tui.*, docsight.*
 # These log a line per request or lock at INFO and DEBUG: WARNING below -vv too.

@@ -29,8 +29,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import Resource, ToolAnnotations
 from pydantic import Field
 
-from engine.errors import DocsightError
-from engine.live import LiveIndex
+from engine import DocsightError, IndexNotOpen, LiveIndex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,7 +62,7 @@ class OpeningIndex:
             self._error = error
         except Exception as error:  # every tool then says so in one line; the log has more
             log.exception("opening the index failed")
-            self._error = DocsightError(f"the index could not be opened: {error}")
+            self._error = IndexNotOpen(f"the index could not be opened: {error}")
         finally:
             self._ready.set()
 

@@ -14,8 +14,7 @@ from typing import Any, Literal
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from engine.errors import DocsightError
-from engine.events import SyncProgress
+from engine import DocsightError, SyncProgress
 
 FileStateKind = Literal["indexed", "pending", "failed", "ignored"]
 

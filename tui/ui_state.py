@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.indexes import private_dir
+from engine import private_dir
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,10 +15,8 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui import messages as m
-from tui.widgets.safe import snippet
-
-if TYPE_CHECKING:
-    from tui.app import DocsightApp
+from tui.render.safe import snippet
+from tui.screens.base import DocsightModal
 
 
 def conversation_line(info: m.ConversationInfo) -> Text:
@@ -51,7 +48,7 @@ class ConfirmDelete(ModalScreen[bool]):
             yield Footer()
 
 
-class ConversationsScreen(ModalScreen[str | None]):
+class ConversationsScreen(DocsightModal[str | None]):
     """Dismissed with the id of the conversation to resume, or None."""
 
     BINDINGS = [
@@ -69,10 +66,6 @@ class ConversationsScreen(ModalScreen[str | None]):
     def __init__(self) -> None:
         super().__init__()
         self.conversations: list[m.ConversationInfo] = []
-
-    @property
-    def docsight(self) -> DocsightApp:
-        return cast("DocsightApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="conversations-box"):

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, Tree
 
 from tui import messages as m
+from tui.render.safe import clean
+from tui.screens.base import DocsightScreen
 from tui.screens.viewer import ViewerScreen
 from tui.widgets.folder_tree import STATE_STYLE, FolderTree, describe
-from tui.widgets.safe import clean
-
-if TYPE_CHECKING:
-    from tui.app import DocsightApp
 
 
 def detail(state: m.FileState | None, path: str) -> Text:
@@ -41,7 +36,7 @@ class FilterField(Input):
     ]
 
 
-class FolderScreen(Screen[None]):
+class FolderScreen(DocsightScreen[None]):
     BINDINGS = [
         Binding(
             "escape", "back", "Back", id="back", tooltip="Clear the filter, else back to the chat"
@@ -61,10 +56,6 @@ class FolderScreen(Screen[None]):
     def __init__(self, failed_only: bool = False) -> None:
         super().__init__()
         self.failed_only = failed_only  # opened from the status line's failed count
-
-    @property
-    def docsight(self) -> DocsightApp:
-        return cast("DocsightApp", self.app)
 
     def compose(self) -> ComposeResult:
         from tui.widgets.status_line import StatusLine

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from engine.paths import on_disk
+from engine import on_disk
 from tui import messages as m
+from tui.render.safe import clean
+from tui.screens.base import DocsightScreen
 from tui.screens.viewer import ViewerScreen, edit_file
 from tui.widgets.chat import AnswerBlock, AnswerFocused, ChatView
 from tui.widgets.question import QuestionInput
-from tui.widgets.safe import clean
 from tui.widgets.sources_pane import SourcesPane
 from tui.widgets.status_line import StatusLine
 
-if TYPE_CHECKING:
-    from tui.app import DocsightApp
 
-
-class MainScreen(Screen[None]):
+class MainScreen(DocsightScreen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding(
@@ -68,10 +63,6 @@ class MainScreen(Screen[None]):
         self.conversation_id: str | None = None
         self.scope: list[str] = []
         self.answering: AnswerBlock | None = None
-
-    @property
-    def docsight(self) -> DocsightApp:
-        return cast("DocsightApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):

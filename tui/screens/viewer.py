@@ -8,23 +8,20 @@ import shlex
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from engine.paths import on_disk
+from engine import on_disk
 from tui import messages as m
-from tui.widgets.safe import clean
+from tui.render.safe import clean
+from tui.screens.base import DocsightScreen
 from tui.widgets.source_view import SourceView
 from tui.widgets.status_line import StatusLine
-
-if TYPE_CHECKING:
-    from tui.app import DocsightApp
 
 
 def editor_command(path: Path, line: int, env: Mapping[str, str]) -> list[str]:
@@ -64,7 +61,7 @@ def ref_lines(ref: m.SourceRef, source: m.SourceText) -> tuple[int, int] | None:
     return ref.start_line - 1, (ref.end_line or ref.start_line) - 1
 
 
-class ViewerScreen(Screen[None]):
+class ViewerScreen(DocsightScreen[None]):
     BINDINGS = [
         Binding("escape,q", "back", "Back", id="back", tooltip="Close the search, else go back"),
         Binding(
@@ -98,10 +95,6 @@ class ViewerScreen(Screen[None]):
         self.index = index
         self.source: m.SourceText | None = None
         self.query_text = ""
-
-    @property
-    def docsight(self) -> DocsightApp:
-        return cast("DocsightApp", self.app)
 
     @property
     def ref(self) -> m.SourceRef:

@@ -10,9 +10,9 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownFence, MarkdownStream
 
-from engine.units import join_units
+from engine import join_units
 from tui.messages import AnswerResult, OpenSource, QuoteRef, SourceRef
-from tui.widgets.safe import clean, snippet
+from tui.render.safe import clean, snippet
 
 BY = {"attribution": "  cited by docsight", "quote": "  quoted"}
 CODE_STEP = 8  # columns a code block scrolls per left/right
@@ -231,8 +231,3 @@ class ChatView(VerticalScroll):
     async def clear(self) -> None:
         await self.remove_children()
         await self.mount(Static(HINT, classes="hint"))
-
-    @property
-    def last_answer(self) -> AnswerBlock | None:
-        blocks = self.query(AnswerBlock)
-        return blocks.last() if blocks else None

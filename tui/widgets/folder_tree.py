@@ -13,7 +13,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from tui.messages import FileState
-from tui.widgets.safe import clean
+from tui.render.safe import clean
 
 OPEN_ALL_UP_TO = 80  # files; a bigger folder opens with its top level only
 STATE_STYLE = {"indexed": "dim", "pending": "bold", "failed": "bold red", "ignored": "dim italic"}

@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.messages import SourceText
-from tui.widgets.safe import clean_line
+from tui.render.safe import clean_line
 
 HIGHLIGHT_LIMIT = 2_000_000  # characters; larger files are shown without colours
 

@@ -18,8 +18,8 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
 from tui.messages import IndexState
-from tui.widgets.fit import Part, Shrink, fit, joined
-from tui.widgets.safe import clean
+from tui.render.fit import Part, Shrink, fit, joined
+from tui.render.safe import clean
 
 BAR_CELLS = 14  # the progress bar with its margins (app.tcss)
 GAP = Part(Text("  ", end=""), 10)  # between the index's side and the model's

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import time
 
-from engine import events as ev
+from engine import (
+    FileFailed,
+    FileIndexed,
+    FileMoved,
+    FileRemoved,
+    FileSkipped,
+    OwnerChanged,
+    SyncFinished,
+    SyncProgress,
+    SyncStarted,
+    WatcherDegraded,
+)
 from tui.messages import FileState, IndexState
 
 FileChange = tuple[str, FileState | None]  # path, new state (None: gone)
@@ -30,14 +41,14 @@ class SyncClock:
 
 def next_state(state: IndexState, event: object, clock: SyncClock, live: bool) -> IndexState:
     """The status after one engine event."""
-    if isinstance(event, ev.SyncStarted):
+    if isinstance(event, SyncStarted):
         clock.phase = ""
         return state.but(
             phase="syncing", done=0, total=0, rate=None, seconds_left=None, embedded=0, reused=0
         )
-    if isinstance(event, ev.SyncProgress):
+    if isinstance(event, SyncProgress):
         return _progress(state, event, clock)
-    if isinstance(event, ev.SyncFinished):
+    if isinstance(event, SyncFinished):
         chunks = getattr(event.report, "chunks_total", state.chunks)
         return state.but(
             phase="watching" if live else "idle",
@@ -47,14 +58,14 @@ def next_state(state: IndexState, event: object, clock: SyncClock, live: bool) -
             last_sync=time.time(),  # the status read after the sync brings the catalog's
             changed=files_changed(event.report),
         )
-    if isinstance(event, ev.WatcherDegraded):
+    if isinstance(event, WatcherDegraded):
         return state.but(degraded=event.reason)
-    if isinstance(event, ev.OwnerChanged):
+    if isinstance(event, OwnerChanged):
         return state.but(served_by=event.served_by, degraded="")
     return state
 
 
-def _progress(state: IndexState, event: ev.SyncProgress, clock: SyncClock) -> IndexState:
+def _progress(state: IndexState, event: SyncProgress, clock: SyncClock) -> IndexState:
     if event.phase == "write":  # a batch committing: the files loaded say more
         return state
     rate = clock.rate(event.phase, event.done)
@@ -80,16 +91,16 @@ def files_changed(report: object) -> int | None:
 
 def file_changes(event: object, states: dict[str, FileState]) -> list[FileChange]:
     """How one engine event changes the folder browser (`states`: what it shows now)."""
-    if isinstance(event, ev.FileIndexed):
+    if isinstance(event, FileIndexed):
         return [(event.path, FileState(event.path, "indexed", chunks=event.chunks))]
-    if isinstance(event, ev.FileRemoved):
+    if isinstance(event, FileRemoved):
         return [(event.path, None)]
-    if isinstance(event, ev.FileMoved):
+    if isinstance(event, FileMoved):
         old = states.get(event.old_path)
         chunks = old.chunks if old is not None else 0
         return [(event.old_path, None), (event.path, FileState(event.path, "indexed", chunks))]
-    if isinstance(event, ev.FileFailed):
+    if isinstance(event, FileFailed):
         return [(event.path, FileState(event.path, "failed", reason=event.reason))]
-    if isinstance(event, ev.FileSkipped):
+    if isinstance(event, FileSkipped):
         return [(event.path, FileState(event.path, "ignored", reason=event.reason))]
     return []

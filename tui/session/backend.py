@@ -13,10 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.config import Settings
-from engine.embed import Embedder
-from engine.errors import DocsightError
-from engine.live import LiveIndex
+from engine import Embedder, IndexNotOpen, LiveIndex, Settings
 from tui.messages import (
     AnswerResult,
     ConversationInfo,
@@ -25,21 +22,15 @@ from tui.messages import (
     SourceRef,
     SourceText,
 )
-from tui.widgets import source_text
-from tui.widgets.answers import Answers
+from tui.session import source_text
+from tui.session.answers import Answers
 
 EventSink = Callable[[object], None]
 ModelSink = Callable[[str, "bool | None"], None]
 RefsSink = Callable[[list[SourceRef]], None]
 TokenSink = Callable[[str], None]
 QuoteSink = Callable[[list[QuoteRef], bool, str], None]  # quote, follow-up, indexing note
-
-
-class IndexNotOpen(DocsightError):
-    """Asked before the index opened, or after it failed to (the status line says why)."""
-
-    def __init__(self) -> None:
-        super().__init__("the index is not open (the status line says why)")
+NOT_OPEN = "the index is not open (the status line says why)"
 
 
 class Backend(Protocol):
@@ -93,13 +84,13 @@ class EngineBackend:
     @property
     def engine(self) -> LiveIndex:
         if self._index is None:
-            raise IndexNotOpen()
+            raise IndexNotOpen(NOT_OPEN)
         return self._index
 
     @property
     def answer_api(self) -> Answers:
         if self._answers is None:
-            raise IndexNotOpen()
+            raise IndexNotOpen(NOT_OPEN)
         return self._answers
 
     def open(self) -> dict[str, Any]:
@@ -115,7 +106,7 @@ class EngineBackend:
             )
             index.open()
             self._index = index
-            self._answers = Answers(index, self.data_dir)
+            self._answers = Answers(index)
             return self.status()
 
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
@@ -139,9 +130,8 @@ class EngineBackend:
         return {**self.engine.status(), "served_by": self.engine.served_by}
 
     def file_states(self) -> dict[str, FileState]:
-        from tui.widgets.engine_adapter import file_states
-
-        return file_states(self.engine)
+        """path -> state for every file the folder holds (ignored directories end with "/")."""
+        return {state["path"]: FileState(**state) for state in self.engine.file_states()}
 
     def read_source(self, path: str) -> SourceText:
         return source_text.read_source(self.folder, path)

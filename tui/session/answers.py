@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from engine.answer import Answer, Answerer
-from engine.errors import DocsightError
-from engine.llm_server import ensure_server
-from engine.prompt import Context
+from engine import Answer, Answerer, Context, Conversations, DocsightError, LiveIndex
 from tui.messages import AnswerResult, ConversationInfo, QuoteRef, SentenceRef, SourceRef
 
 ModelSink = Callable[[str, "bool | None"], None]
@@ -102,10 +98,10 @@ def result_from(question: str, document: dict[str, Any], contexts: list[Context]
 
 
 class Answers:
-    def __init__(self, engine: Any, data_dir: Path) -> None:
-        self.engine = engine
-        self.data_dir = data_dir
+    def __init__(self, index: LiveIndex) -> None:
+        self.index = index
         self._answerer: Answerer | None = None
+        self._saved: Conversations | None = None
         self._on_state: ModelSink = lambda text, ready: None
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -114,17 +110,23 @@ class Answers:
     def answerer(self) -> Answerer:
         with self._lock:
             if self._answerer is None:
-                self._answerer = self.engine.answerer()
+                self._answerer = self.index.answerer()
             return self._answerer
+
+    @property
+    def saved(self) -> Conversations:
+        """The folder's saved conversations, as the conversations screen lists them."""
+        with self._lock:
+            if self._saved is None:
+                self._saved = self.index.conversations()
+            return self._saved
 
     def start_model(self, on_state: ModelSink) -> None:
         """Start (or find) the model server now, so the first question does not wait."""
         self._on_state = on_state
         on_state("starting the model...", None)
         try:
-            endpoint = ensure_server(
-                self.engine.settings,
-                self.data_dir,
+            endpoint = self.index.model_server(
                 lambda line: on_state(line, None),
                 self._closing,  # quitting stops the wait; a loading server loads on
             )
@@ -167,37 +169,27 @@ class Answers:
             self._on_state(f"unavailable: {result.reason}", False)  # the model failed
         return result_from(question, result.as_json(), result.contexts)
 
-    def passages_only(
-        self,
-        question: str,
-        prefixes: list[str],
-        reason: str,
-        on_sources: Callable[[list[SourceRef]], None],
-    ) -> AnswerResult:
-        hits = self.engine.search(question, path_prefixes=prefixes)
-        refs = [ref_from_hit(n, hit) for n, hit in enumerate(hits, 1)]
-        on_sources(refs)
-        return AnswerResult(question, generated=False, reason=reason, sources=refs)
-
     def conversations(self) -> list[ConversationInfo]:
         return [
             ConversationInfo(summary.id, summary.title, summary.turns, summary.updated)
-            for summary in self.answerer.conversations.list()
+            for summary in self.saved.list()
         ]
 
     def conversation(self, conversation_id: str) -> list[AnswerResult]:
-        turns = self.answerer.conversations.turns(conversation_id)
+        turns = self.saved.turns(conversation_id)
         return [
             result_from(turn.question, turn.result, [Context(**p) for p in turn.passages])
             for turn in turns
         ]
 
     def delete_conversation(self, conversation_id: str) -> None:
-        self.answerer.conversations.delete(conversation_id)
+        self.saved.delete(conversation_id)
 
     def close(self) -> None:
         self._closing.set()
         with self._lock:
             if self._answerer is not None:
                 self._answerer.close()
-                self._answerer = None
+            if self._saved is not None:
+                self._saved.close()
+            self._answerer = self._saved = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from engine.visible import clean, clean_line
+from engine import clean, clean_line
 
 __all__ = ["clean", "clean_line", "plain", "snippet"]
 
