@@ -39,8 +39,8 @@ from engine.answer import Answer
 from engine.config import Settings, load_settings
 from engine.engine import Engine
 from engine.errors import RebuildNeeded
+from engine.kinds import kind_of
 from engine.load import load
-from engine.scan import kind_of
 from engine.types import ScannedFile
 
 FIGURE = re.compile(r"\b\d+(?:\.\d+)?\b")

@@ -18,7 +18,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from common import copy_files, cpu_seconds, debian_corpus, emit, load_average, sample_files
@@ -28,7 +28,7 @@ from engine.config import EmbeddingSettings, Settings
 from engine.embed import Embedder, LocalEmbedder, make_embedder
 from engine.engine import Engine
 
-BACKENDS = ("torch", "onnx")
+BACKENDS: tuple[Literal["torch", "onnx"], ...] = ("torch", "onnx")
 
 
 def corpus(into: Path, files: int) -> int:
@@ -119,9 +119,9 @@ def main() -> None:
             runs[backend], embedders[backend] = run, embedder
     cosine = (vectors["torch"] * vectors["onnx"]).sum(axis=1)
     result: dict[str, Any] = {"bench": "index_throughput", "files": files}
-    for backend, run in runs.items():
+    for name, run in runs.items():
         per_cpu, bare_per_cpu = run["chunks"] / run["cpu"], len(cosine) / run["bare_cpu"]
-        result[backend] = {
+        result[name] = {
             "chunks": run["chunks"],
             "index_seconds": round(run["seconds"], 1),
             "index_chunks_per_cpu_s": round(per_cpu, 2),

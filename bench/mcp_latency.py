@@ -32,8 +32,9 @@ from common import WORDS, emit, median, percentile, write_corpus
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from engine.config import Settings
-from engine.embed import BUNDLED_MODEL_ID, Span, units_by_encoding
+from engine.embed import Span, units_by_encoding
 from engine.engine import Engine
+from engine.models import BUNDLED_MODEL_ID
 
 GIVE_UP_S = 120.0
 POLL_S = 0.02
@@ -78,7 +79,7 @@ def fill(folder: Path, data: Path, files: int) -> int:
 
 def fill_here(folder: Path, data: Path, files: int) -> int:
     write_corpus(folder, files)
-    with Engine(folder, Settings(), data, embedder=SeededVectors()) as engine:  # type: ignore[arg-type]
+    with Engine(folder, Settings(), data, embedder=SeededVectors()) as engine:
         return engine.sync().chunks_total
 
 
@@ -94,7 +95,8 @@ async def call(client: ClientSession, tool: str, **arguments: Any) -> dict[str, 
     result = await client.call_tool(tool, arguments, read_timeout_seconds=GIVE_UP_S)
     if result.is_error or result.structured_content is None:
         raise SystemExit(f"{tool} failed: {result.content}")
-    return result.structured_content
+    structured: dict[str, Any] = result.structured_content
+    return structured
 
 
 async def settle(client: ClientSession) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from common import emit
 from corpora import corpus_folder, questions, relevant
@@ -59,7 +59,11 @@ def docsight_rows(
     engine: Engine, items: list[dict[str, Any]], remote: str, model: str
 ) -> dict[str, Any]:
     base = engine.settings.retrieval
-    configs = {"dense": (False, "none"), "hybrid": (True, "none"), "hybrid+units": (True, "units")}
+    configs: dict[str, tuple[bool, Literal["units", "remote", "none"]]] = {
+        "dense": (False, "none"),
+        "hybrid": (True, "none"),
+        "hybrid+units": (True, "units"),
+    }
     if remote:
         configs["remote"] = (True, "remote")
     rows: dict[str, Any] = {}

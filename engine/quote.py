@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import LoadFailed, LoadSkipped
+from engine.kinds import kind_of
 from engine.load import load
 from engine.rerank import content_words, identifiers
-from engine.scan import kind_of
 from engine.types import Hit, ScannedFile
 from engine.units import Unit, split_units, unit_text
 

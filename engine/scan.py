@@ -24,7 +24,7 @@ import pathspec
 
 from engine.config import IndexSettings
 from engine.errors import os_reason
-from engine.kinds import (  # noqa: F401 - the name rules are part of the scan's interface
+from engine.kinds import (
     EDITOR_NAMES,
     IGNORE_FILES,
     SECRET_NAMES,

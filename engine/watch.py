@@ -29,7 +29,7 @@ from watchdog.observers.polling import PollingObserver
 from engine.config import load_settings
 from engine.errors import Cancelled, DocsightError
 from engine.events import Event, WatcherDegraded
-from engine.scan import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
+from engine.kinds import EDITOR_NAMES, IGNORE_FILES, SKIPPED_DIRS
 from engine.serve import OwnerServer
 
 if TYPE_CHECKING:  # the engine imports this module when it starts following the folder

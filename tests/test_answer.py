@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from engine import cite
-from engine.answer import Answerer, build_contexts, fit_prompt
+from engine.answer import Answerer
 from engine.config import Settings
 from engine.conversations import Conversations, Turn
 from engine.embed import make_embedder
 from engine.errors import DocsightError, LLMUnavailable
 from engine.llm import ChatClient, Endpoint, estimate_tokens
+from engine.prompt import build_contexts, fit_prompt
 from engine.types import Hit
 from tests.helpers import open_engine
 

@@ -96,9 +96,9 @@ def test_example_config_lists_every_key_with_its_default() -> None:
     assert loaded == defaults
     import dataclasses
 
-    for section in dataclasses.fields(defaults):
-        for field in dataclasses.fields(getattr(defaults, section.name)):
-            assert field.name in example[section.name], f"{section.name}.{field.name}"
+    for section_field in dataclasses.fields(defaults):
+        for field in dataclasses.fields(getattr(defaults, section_field.name)):
+            assert field.name in example[section_field.name], f"{section_field.name}.{field.name}"
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,8 @@ def test_a_new_setting_declares_its_range_where_it_is_defined() -> None:
 
     bounds = dataclasses.fields(RerankSettings)[0].metadata["bounds"]
     assert isinstance(bounds, Bounds) and bounds.describe() == "between 1 and 200"
-    section, origins = RerankSettings(), {}  # what load_settings does with each value read
+    section = RerankSettings()
+    origins: dict[str, str] = {}  # what load_settings does with each value read
     with pytest.raises(ConfigError, match=r"^f.toml: 'candidates' must be between 1 and 200"):
         config._set_dotted(section, "candidates", 500, "f.toml", origins)
     config._set_dotted(section, "candidates", 3, "f.toml", origins)

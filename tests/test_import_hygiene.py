@@ -27,8 +27,8 @@ def test_engine_never_imports_textual() -> None:
 # what it imported is read from its sys.modules, so an import anywhere on the way counts.
 MODEL_STACK = ("torch", "transformers", "sentence_transformers", "sklearn")
 # scipy and pandas come with pymilvus, which a search needs anyway
-HEAVY = (*MODEL_STACK, "onnxruntime", "tokenizers", "pymilvus", "milvus_lite", "numpy", "scipy")
-HEAVY += ("pandas", "openai", "textual", "watchdog")
+HEAVY: tuple[str, ...] = (*MODEL_STACK, "onnxruntime", "tokenizers", "pymilvus", "milvus_lite")
+HEAVY += ("numpy", "scipy", "pandas", "openai", "textual", "watchdog")
 
 
 def imported_by(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, list[str]]:

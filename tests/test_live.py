@@ -98,7 +98,7 @@ def test_every_op_of_the_protocol_has_one_handler() -> None:
 
 
 def test_every_event_crosses_the_socket_unchanged() -> None:
-    sent = [
+    sent: list[ev.Event] = [
         ev.SyncStarted("full"),
         ev.SyncProgress("embed", 3, 9, 2, 7),
         ev.FileIndexed("a/b.md", 4, 1, False),

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +25,7 @@ import pytest
 from engine.answer import Answerer
 from engine.config import Settings
 from engine.embed import make_embedder
+from engine.engine import Engine
 from engine.errors import LLMUnavailable
 from engine.llm import ChatClient, Endpoint, GenerationBroken
 from engine.llm_server import (
@@ -36,6 +37,7 @@ from engine.llm_server import (
     read_record,
     stop_server,
 )
+from engine.types import Hit
 from tests.helpers import open_engine, run_cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,13 +59,12 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     stop_server(path)  # never leave a server behind
 
 
-def answerer_for(engine: object, settings: Settings, data_dir: Path, **kw: object) -> Answerer:
+def answerer_for(engine: Engine, settings: Settings, data_dir: Path) -> Answerer:
     return Answerer(
         settings,
-        engine.search,  # type: ignore[attr-defined]
+        engine.search,
         lambda say, cancel: ensure_server(settings, data_dir, say, cancel),
         data_dir / "conversations.sqlite",
-        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -226,13 +227,13 @@ def test_a_follow_up_retrieves_with_the_previous_question(notes: Path, data_dir:
     with open_engine(notes, data_dir, embedder) as engine:
         engine.sync()
 
-        def search(query: str, k: int, prefixes: object) -> list[object]:
+        def search(query: str, k: int, prefixes: Sequence[str]) -> list[Hit]:
             queries.append(query)
-            return engine.search(query, k, prefixes)  # type: ignore[arg-type]
+            return engine.search(query, k, prefixes)
 
         answerer = Answerer(
             Settings(),
-            search,  # type: ignore[arg-type]
+            search,
             lambda say, cancel: ensure_server(Settings(), data_dir, say, cancel),
             data_dir / "c.sqlite",
         )

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.errors import LoadFailed, LoadSkipped
+from engine.kinds import kind_of
 from engine.load import load, read_text
-from engine.scan import kind_of
 from engine.types import ScannedFile
 
 HTML = """<!doctype html>

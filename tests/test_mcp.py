@@ -97,7 +97,8 @@ async def call(client: ClientSession, tool: str, **arguments: Any) -> dict[str, 
     result = await client.call_tool(tool, arguments, read_timeout_seconds=TIMEOUT_S * 2)
     assert not result.is_error, result.content
     assert result.structured_content is not None
-    return result.structured_content
+    structured: dict[str, Any] = result.structured_content
+    return structured
 
 
 async def refusal(client: ClientSession, tool: str, **arguments: Any) -> str:

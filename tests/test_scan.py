@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.config import IndexSettings
+from engine.kinds import kind_of
 from engine.paths import on_disk
-from engine.scan import Scanner, kind_of
+from engine.scan import Scanner
 from engine.types import ScannedFile, SkippedFile
 
 

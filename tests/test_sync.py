@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -330,7 +331,7 @@ def test_data_and_config_dirs_inside_the_folder_are_never_indexed(
     with open_engine(folder, data, embedder, config_path=config) as engine:
         report = engine.sync()
         second = engine.sync()
-    paths = {row[0] for row in snapshot_after(folder, data, embedder)}
+    paths = {str(row[0]) for row in snapshot_after(folder, data, embedder)}
     assert not any(p.startswith((".local/", ".config/")) for p in paths)
     assert report.files_added == 3 and second.files_added == 0
 
@@ -375,7 +376,7 @@ def test_repair_of_rows_milvus_lost_or_doubled_ends_equal_to_a_fresh_index(
 
 
 # usable while it builds ------------------------------------------------------------------
-TOPICS = ("backup", "billing", "canary", "dns", "email", "firewall", "gpu", "helm")
+TOPICS: tuple[str, ...] = ("backup", "billing", "canary", "dns", "email", "firewall", "gpu", "helm")
 TOPICS += ("inventory", "jobs", "kafka", "ldap")
 # The chunk size the batch sizes below are counted in (the batching, not the default size,
 # is what these tests are about).
@@ -418,7 +419,7 @@ def test_a_first_index_is_searchable_and_counted_while_it_builds(
     assert isinstance(status, dict)
     first = seen["indexed"]
     assert isinstance(first, list) and 0 < len(first) < len(TOPICS)
-    assert seen["hits"] and set(seen["hits"]) <= set(first)  # type: ignore[arg-type]
+    assert seen["hits"] and set(cast(list[str], seen["hits"])) <= set(first)
     assert status["files"] == len(first) and status["in_progress"] is True
     assert status["pending"] == len(TOPICS) - len(first)
     assert status["indexed"] is False  # no sync has finished yet

@@ -5,7 +5,7 @@ answers, the real llama.cpp server with SmolLM2."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from engine.engine import Engine
 from engine.errors import LLMUnavailable
 from engine.llm import Endpoint
 from engine.llm_server import stop_server
+from engine.types import Hit
 from tests.helpers import open_engine
 
 CONFIG_MD = """\
@@ -172,11 +173,11 @@ def test_unrelated_questions_in_one_chat_retrieve_their_own_sources(
 ) -> None:
     queries: list[str] = []
 
-    def search(query: str, k: int, prefixes: object) -> list[object]:
+    def search(query: str, k: int, prefixes: Sequence[str]) -> list[Hit]:
         queries.append(query)
-        return engine.search(query, k, prefixes)  # type: ignore[arg-type]
+        return engine.search(query, k, prefixes)
 
-    answerer = Answerer(Settings(), search, no_model, tmp_path / "c.sqlite")  # type: ignore[arg-type]
+    answerer = Answerer(Settings(), search, no_model, tmp_path / "c.sqlite")
     first = answerer.ask("how many times does the client retry?")
     second = answerer.ask(
         "when should I water the tomatoes?", conversation_id=first.conversation_id

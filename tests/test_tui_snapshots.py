@@ -130,8 +130,10 @@ def test_main_screen_after_a_requested_sync(snap_compare: Compare, size: tuple[i
 
     async def steps(pilot: Pilot[Any]) -> None:
         await then("ctrl+s", first=opened)(pilot)
-        assert pilot.app.index_state.changed == 0
-        pilot.app.clear_notifications()
+        app = pilot.app
+        assert isinstance(app, DocsightApp)
+        assert app.index_state.changed == 0
+        app.clear_notifications()
         await settle(pilot)
 
     assert snap_compare(app_with(), terminal_size=size, run_before=steps)

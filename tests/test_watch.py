@@ -36,7 +36,7 @@ from engine.events import (
     SyncStarted,
     WatcherDegraded,
 )
-from engine.scan import EDITOR_NAMES
+from engine.kinds import EDITOR_NAMES
 from engine.watch import Watcher
 from tests.helpers import (
     CountingEmbedder,

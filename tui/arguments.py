@@ -98,7 +98,11 @@ def common_options() -> argparse.ArgumentParser:
 
 
 def subcommand(
-    subparsers: Any, name: str, summary: str, *examples: str, **options: Any
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    *examples: str,
+    **options: Any,
 ) -> argparse.ArgumentParser:
     """A subcommand with the common options, its summary and examples under its --help."""
     lines = "\n".join(f"  {example}" for example in examples)
