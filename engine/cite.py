@@ -127,7 +127,8 @@ def _scores(sentences: list[str], contexts: Sequence[str], embed: Embed | None) 
         return lexical
     vectors = embed([*sentences, *contexts])
     semantic = vectors[: len(sentences)] @ vectors[len(sentences) :].T
-    return np.maximum(lexical, semantic)
+    best: np.ndarray = np.maximum(lexical, semantic)
+    return best
 
 
 def _clear_winner(row: np.ndarray) -> int | None:

@@ -86,14 +86,16 @@ def pool_spans(tokens: np.ndarray, offsets: Sequence[Span], spans: Sequence[Span
         inside = real & (starts >= start) & (ends <= end)
         if inside.any():
             pooled[row] = tokens[inside].mean(axis=0)
-    return normalise_rows(pooled) * (np.linalg.norm(pooled, axis=1, keepdims=True) > 0)
+    kept: np.ndarray = normalise_rows(pooled) * (np.linalg.norm(pooled, axis=1, keepdims=True) > 0)
+    return kept  # rows of units with no token stay zero
 
 
 def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     """Each row to unit length (the seed divided the whole matrix by one norm: a bug)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    unit: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return unit
 
 
 @functools.lru_cache(maxsize=2)
@@ -141,7 +143,8 @@ class LocalEmbedder:
         return self._encode(texts)
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._encode([self._query_prefix + text])[0]
+        vector: np.ndarray = self._encode([self._query_prefix + text])[0]
+        return vector
 
     def embed_with_units(
         self, texts: Sequence[str], spans: Sequence[Sequence[Span]]
@@ -242,7 +245,8 @@ class RemoteEmbedder:
         return np.vstack([self._request(batch) for batch in batches])
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self._request([text])[0]
+        vector: np.ndarray = self._request([text])[0]
+        return vector
 
     def embed_with_units(
         self, texts: Sequence[str], spans: Sequence[Sequence[Span]]

@@ -134,7 +134,8 @@ def _load_torch_model(source: Path) -> object:
             out = self.inner(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             )
-            return out.last_hidden_state
+            hidden: torch.Tensor = out.last_hidden_state
+            return hidden
 
     return LastHiddenState(AutoModel.from_pretrained(str(source)).eval())
 
