@@ -22,8 +22,8 @@ from engine import cite, followup
 from engine.claims import Checked, check_sentence
 from engine.config import Settings
 from engine.conversations import Conversations, Turn
-from engine.errors import ConversationNotFound, LLMUnavailable
-from engine.llm import ChatClient, Endpoint, GenerationBroken
+from engine.errors import ConversationNotFound, GenerationBroken, LLMUnavailable
+from engine.llm import ChatClient, Endpoint
 from engine.prompt import PASSAGE_CHARS, SAFETY_TOKENS, Context, build_contexts, fit_prompt
 from engine.quote import Quote, choose_quote
 from engine.rerank import absent_names

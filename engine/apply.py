@@ -22,7 +22,7 @@ import numpy as np
 from engine.catalog import Catalog, ChunkRow, FileRow
 from engine.errors import Cancelled
 from engine.events import Event, FileIndexed, FileMoved, FileRemoved, SyncProgress, SyncReport
-from engine.plan import Move
+from engine.plan import Move, Touched
 from engine.store import VectorStore
 from engine.types import Chunk, ScannedFile
 
@@ -98,19 +98,15 @@ class Applier:
         if steps:
             self.store.flush()
 
-    def touch(self, touched: list[tuple[ScannedFile, str]]) -> None:
+    def touch(self, touched: list[Touched]) -> None:
         """Files whose bytes did not change: only their stat is recorded."""
-        self._touch(touched)
-
-    def _touch(self, touched: list[tuple[ScannedFile, str]]) -> None:
         if not touched:
             return
         known = self.catalog.files()
         with self.catalog.transaction() as db:
-            for scanned, content_hash in touched:
-                Catalog.put_file(
-                    db, self._file_row(scanned, content_hash, known[scanned.path].kind)
-                )
+            for file in touched:
+                kind = known[file.scanned.path].kind
+                Catalog.put_file(db, self._file_row(file.scanned, file.content_hash, kind))
 
     def _file_row(
         self, scanned: ScannedFile, content_hash: str, kind: str | None = None

@@ -72,6 +72,10 @@ class LLMUnavailable(DocsightError):
     """No model server could answer; the reason says what to do."""
 
 
+class GenerationBroken(LLMUnavailable):
+    """The stream stopped with an error after some text arrived; the caller keeps it."""
+
+
 class DiskFull(DocsightError):
     """The disk holding the data dir is full. Every write is a transaction or journalled
     (DESIGN.md's sync contract), so what was indexed before stays whole."""

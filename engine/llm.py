@@ -16,17 +16,13 @@ from typing import Any
 
 import httpx
 
-from engine.errors import LLMUnavailable
+from engine.errors import GenerationBroken, LLMUnavailable
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 120.0  # between two streamed pieces; a 4k-token prompt on 2 cores takes ~20 s
 MESSAGE_OVERHEAD_TOKENS = 8  # role markers a chat template wraps around each message
-
-
-class GenerationBroken(LLMUnavailable):
-    """The stream stopped with an error after some text arrived."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,31 @@ RACY_WINDOW_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
+class ToLoad:
+    """A file whose bytes the index does not hold: it is loaded, chunked and embedded."""
+
+    scanned: ScannedFile
+    content_hash: str
+    added: bool  # new to the index (else the index holds an older version of it)
+
+
+@dataclass(frozen=True)
+class Touched:
+    """A file whose stat changed but not its bytes: only the stat is recorded."""
+
+    scanned: ScannedFile
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A file this sync does not index, and the few words that say why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Move:
     """A file that only moved: its rows are re-keyed from the catalog, nothing embedded."""
 
@@ -35,12 +60,12 @@ class Move:
 
 @dataclass
 class Plan:
-    to_load: list[tuple[ScannedFile, str, bool]] = field(default_factory=list)
-    touched: list[tuple[ScannedFile, str]] = field(default_factory=list)
+    to_load: list[ToLoad] = field(default_factory=list)
+    touched: list[Touched] = field(default_factory=list)
     moved: list[Move] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)  # paths whose rows leave the index
+    failed: list[LeftOut] = field(default_factory=list)  # unreadable: the index keeps what it had
+    skipped: list[LeftOut] = field(default_factory=list)  # not text: it stays out of the index
 
 
 def file_hash(path: Path) -> str:
@@ -104,9 +129,9 @@ class Planner:
         if content_hash is None:
             return
         if content_hash == row.content_hash and scanned.kind == row.kind:
-            plan.touched.append((scanned, content_hash))
+            plan.touched.append(Touched(scanned, content_hash))
         else:
-            plan.to_load.append((scanned, content_hash, False))
+            plan.to_load.append(ToLoad(scanned, content_hash, added=False))
 
     def _plan_new(
         self, plan: Plan, new_files: list[ScannedFile], gone: list[str], known: dict[str, FileRow]
@@ -122,7 +147,7 @@ class Planner:
             if sources and known[sources[-1]].kind == scanned.kind:
                 plan.moved.append(Move(sources.pop(), scanned, content_hash))
             else:
-                plan.to_load.append((scanned, content_hash, True))
+                plan.to_load.append(ToLoad(scanned, content_hash, added=True))
 
     def _hash(self, path: str, plan: Plan) -> str | None:
         try:
@@ -130,7 +155,7 @@ class Planner:
         except FileNotFoundError:
             return None  # vanished since the scan: the next event or sync sees it gone
         except OSError as error:
-            plan.failed.append((path, os_reason(error)))
+            plan.failed.append(LeftOut(path, os_reason(error)))
             return None
 
 

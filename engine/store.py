@@ -13,9 +13,9 @@ import os
 import subprocess
 import types
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,6 +30,8 @@ OUTPUT_FIELDS = ["path", "hash", "start_line", "end_line", "page", "heading", "t
 NO_NUMBER = -1  # Milvus scalar fields are not nullable on every version: -1 stands for None
 RRF_K = 60
 WRITE_TIMEOUT_S = 120.0  # pymilvus otherwise retries a failing write 75 times (minutes)
+WRITE_PART = 1000  # rows or ids sent in one insert or delete request
+T = TypeVar("T")
 HEADING_BYTES = 2048
 # pymilvus waits 10 s for a server's channel; Milvus Lite's own server, started just now,
 # can take longer than that to open its file on a busy machine.
@@ -170,17 +172,13 @@ class VectorStore:
         if not rows:
             return
         data = [_row_data(row, vector) for row, vector in zip(rows, vectors, strict=True)]
-        for start in range(0, len(data), 1000):
-            self._client.insert(
-                self.collection, data[start : start + 1000], timeout=WRITE_TIMEOUT_S
-            )
+        for part in _parts(data):
+            self._client.insert(self.collection, part, timeout=WRITE_TIMEOUT_S)
 
     def delete(self, ids: Sequence[int]) -> None:
         # Lite returns a list of ids and a server a dict; neither is needed, so neither is read.
-        for start in range(0, len(ids), 1000):
-            self._client.delete(
-                self.collection, ids=list(ids[start : start + 1000]), timeout=WRITE_TIMEOUT_S
-            )
+        for part in _parts(ids):
+            self._client.delete(self.collection, ids=part, timeout=WRITE_TIMEOUT_S)
 
     def flush(self) -> None:
         self._client.flush(self.collection)
@@ -301,3 +299,9 @@ def _hit(item: Any) -> Hit:
         text=entity.get("text", ""),
         hash=entity.get("hash", ""),
     )
+
+
+def _parts(values: Sequence[T]) -> Iterator[list[T]]:
+    """`values` in lists of at most WRITE_PART, one write request each."""
+    for start in range(0, len(values), WRITE_PART):
+        yield list(values[start : start + WRITE_PART])

@@ -30,10 +30,10 @@ from engine.errors import Cancelled, LoadFailed, LoadSkipped
 from engine.events import Event, FileFailed, FileSkipped, SyncProgress, SyncReport
 from engine.load import load
 from engine.paths import on_disk
-from engine.plan import Plan, Planner
+from engine.plan import LeftOut, Plan, Planner, ToLoad
 from engine.scan import Scanner
 from engine.store import VectorStore
-from engine.types import Chunk, ScannedFile, ScanResult
+from engine.types import Chunk, ScanResult
 from engine.units import unit_spans
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class Syncer:
     def _prepare(
         self,
         plan: Plan,
-        todo: list[tuple[ScannedFile, str, bool]],
+        todo: list[ToLoad],
         chunk_limit: int,
         emit: Callable[[Event], None],
         cancel: threading.Event,
@@ -154,13 +154,13 @@ class Syncer:
         `chunk_limit` chunks; returns them and how many files of `todo` were taken."""
         prepared: list[Prepared] = []
         chunks = taken = 0
-        for scanned, content_hash, added in todo:
+        for file in todo:
             if chunks >= chunk_limit or taken >= MAX_BATCH_FILES:
                 break
             if cancel.is_set():
                 raise Cancelled("sync cancelled")
             taken += 1
-            item = self._load_one(plan, scanned, content_hash, added)
+            item = self._load_one(plan, file)
             if item is not None:
                 prepared.append(item)
                 chunks += len(item.chunks)
@@ -168,24 +168,23 @@ class Syncer:
             emit(tally.event())
         return prepared, taken
 
-    def _load_one(
-        self, plan: Plan, scanned: ScannedFile, content_hash: str, added: bool
-    ) -> Prepared | None:
+    def _load_one(self, plan: Plan, file: ToLoad) -> Prepared | None:
+        path = file.scanned.path
         try:
-            document = load(self.root, scanned)
+            document = load(self.root, file.scanned)
         except LoadSkipped as skip:
-            plan.skipped.append((scanned.path, str(skip)))
-            if not added:  # it was text once; what it is now must leave the index
-                plan.deleted.append(scanned.path)
+            plan.skipped.append(LeftOut(path, str(skip)))
+            if not file.added:  # it was text once; what it is now must leave the index
+                plan.deleted.append(path)
             return None
         except LoadFailed as failure:
-            if not on_disk(self.root, scanned.path).exists():
-                plan.deleted.extend([] if added else [scanned.path])
+            if not on_disk(self.root, path).exists():
+                plan.deleted.extend([] if file.added else [path])
             else:  # keep what the index had: a passing error must not lose it
-                plan.failed.append((scanned.path, str(failure)))
+                plan.failed.append(LeftOut(path, str(failure)))
             return None
         chunks = chunk_document(document, self.chunk_size, self.chunk_overlap)
-        return Prepared(scanned, content_hash, chunks, added)
+        return Prepared(file.scanned, file.content_hash, chunks, file.added)
 
     def _embed_missing(
         self,
@@ -232,14 +231,14 @@ class Syncer:
         self, scan: ScanResult, scope: set[str] | None, plan: Plan, emit: Callable[[Event], None]
     ) -> None:
         entries = [(s.path, s.reason, s.failed) for s in scan.skipped]
-        entries += [(path, reason, False) for path, reason in plan.skipped]
-        entries += [(path, reason, True) for path, reason in plan.failed]
+        entries += [(left.path, left.reason, False) for left in plan.skipped]
+        entries += [(left.path, left.reason, True) for left in plan.failed]
         self.catalog.replace_skipped(entries, scope)
-        for path, reason in plan.skipped:
-            emit(FileSkipped(path, reason))
-        for path, reason in plan.failed:
-            log.warning("%s: %s", path, reason)
-            emit(FileFailed(path, reason))
+        for left in plan.skipped:
+            emit(FileSkipped(left.path, left.reason))
+        for left in plan.failed:
+            log.warning("%s: %s", left.path, left.reason)
+            emit(FileFailed(left.path, left.reason))
 
 
 def encode_chunks(

@@ -112,6 +112,8 @@ def test_example_config_lists_every_key_with_its_default() -> None:
         ("[retrieval]\ntop_k = 0\n", "retrieval.top_k", "between 1 and 16384"),
         ("[retrieval]\ntop_k = 100000\n", "retrieval.top_k", "between 1 and 16384"),
         ('[embedding]\ndevice = "gpu"\n', "embedding.device", '"cuda"'),
+        ('[embedding]\nbackend = "tensorrt"\n', "embedding.backend", '"onnx"'),
+        ('[retrieval]\nrerank = "cohere"\n', "retrieval.rerank", '"remote"'),
         ("[embedding]\nbatch_size = 0\n", "embedding.batch_size", "between 1 and 4096"),
         ('[llm]\nbackend = "ollama"\n', "llm.backend", '"llamacpp"'),
         ("[llm]\ntop_p = 0\n", "llm.top_p", "more than 0 and at most 1"),

@@ -26,8 +26,8 @@ from engine.answer import Answerer
 from engine.config import Settings
 from engine.embed import make_embedder
 from engine.engine import Engine
-from engine.errors import LLMUnavailable
-from engine.llm import ChatClient, Endpoint, GenerationBroken
+from engine.errors import GenerationBroken, LLMUnavailable
+from engine.llm import ChatClient, Endpoint
 from engine.llm_server import (
     ServerPlan,
     alive,
