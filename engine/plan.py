@@ -17,6 +17,7 @@ from pathlib import Path
 
 from engine.catalog import Catalog, FileRow
 from engine.errors import os_reason
+from engine.events import FileFailed, FileSkipped
 from engine.paths import on_disk, stored
 from engine.scan import Scanner
 from engine.types import ScannedFile, ScanResult
@@ -42,14 +43,6 @@ class Touched:
 
 
 @dataclass(frozen=True)
-class LeftOut:
-    """A file this sync does not index, and the few words that say why."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class Move:
     """A file that only moved: its rows are re-keyed from the catalog, nothing embedded."""
 
@@ -64,8 +57,9 @@ class Plan:
     touched: list[Touched] = field(default_factory=list)
     moved: list[Move] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)  # paths whose rows leave the index
-    failed: list[LeftOut] = field(default_factory=list)  # unreadable: the index keeps what it had
-    skipped: list[LeftOut] = field(default_factory=list)  # not text: it stays out of the index
+    # left out, as the sync reports them: unreadable (the index keeps what it had), not text
+    failed: list[FileFailed] = field(default_factory=list)
+    skipped: list[FileSkipped] = field(default_factory=list)
 
 
 def file_hash(path: Path) -> str:
@@ -155,7 +149,7 @@ class Planner:
         except FileNotFoundError:
             return None  # vanished since the scan: the next event or sync sees it gone
         except OSError as error:
-            plan.failed.append(LeftOut(path, os_reason(error)))
+            plan.failed.append(FileFailed(path, os_reason(error)))
             return None
 
 

@@ -30,7 +30,7 @@ from engine.errors import Cancelled, LoadFailed, LoadSkipped
 from engine.events import Event, FileFailed, FileSkipped, SyncProgress, SyncReport
 from engine.load import load
 from engine.paths import on_disk
-from engine.plan import LeftOut, Plan, Planner, ToLoad
+from engine.plan import Plan, Planner, ToLoad
 from engine.scan import Scanner
 from engine.store import VectorStore
 from engine.types import Chunk, ScanResult
@@ -173,7 +173,7 @@ class Syncer:
         try:
             document = load(self.root, file.scanned)
         except LoadSkipped as skip:
-            plan.skipped.append(LeftOut(path, str(skip)))
+            plan.skipped.append(FileSkipped(path, str(skip)))
             if not file.added:  # it was text once; what it is now must leave the index
                 plan.deleted.append(path)
             return None
@@ -181,7 +181,7 @@ class Syncer:
             if not on_disk(self.root, path).exists():
                 plan.deleted.extend([] if file.added else [path])
             else:  # keep what the index had: a passing error must not lose it
-                plan.failed.append(LeftOut(path, str(failure)))
+                plan.failed.append(FileFailed(path, str(failure)))
             return None
         chunks = chunk_document(document, self.chunk_size, self.chunk_overlap)
         return Prepared(file.scanned, file.content_hash, chunks, file.added)
@@ -234,11 +234,11 @@ class Syncer:
         entries += [(left.path, left.reason, False) for left in plan.skipped]
         entries += [(left.path, left.reason, True) for left in plan.failed]
         self.catalog.replace_skipped(entries, scope)
-        for left in plan.skipped:
-            emit(FileSkipped(left.path, left.reason))
-        for left in plan.failed:
-            log.warning("%s: %s", left.path, left.reason)
-            emit(FileFailed(left.path, left.reason))
+        for skipped in plan.skipped:
+            emit(skipped)
+        for failed in plan.failed:
+            log.warning("%s: %s", failed.path, failed.reason)
+            emit(failed)
 
 
 def encode_chunks(
