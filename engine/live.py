@@ -239,7 +239,8 @@ class LiveIndex:
         )
         self._access, self.served_by = self._engine, None
         log.info("this process owns the index of %s", self.folder)
-        if self._live:
+        if self._live:  # a takeover: say so before the new owner's sweep reports anything
+            self._on_event(OwnerChanged(None))
             self._watch(self._engine)
 
     def _join_owner(self) -> bool:
@@ -253,7 +254,8 @@ class LiveIndex:
             return False
         self._client = self._access = client
         log.info("the index of %s is served by pid %d", self.folder, self.served_by)
-        if self._live:
+        if self._live:  # a takeover: say so before the new owner's events
+            self._on_event(OwnerChanged(self.served_by))
             self._follow()
         return True
 
@@ -302,7 +304,6 @@ class LiveIndex:
                 self._lost = error
                 self._on_event(WatcherDegraded(f"the index was lost: {error}"))
                 return
-        self._on_event(OwnerChanged(self.served_by))
         if self._live:
             self._load_encoder()
 
