@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from engine import EVAL_DEPTH, Hit, eval_report, evaluate_search, read_questions
+from engine import clean as visible
 from tui.arguments import add_dir, add_json, subcommand
 from tui.commands_common import counted, print_json
 from tui.commands_index import open_engine, owner_client, sync_with_progress
-from tui.render.safe import clean as visible
 
 EXAMPLE = """\
 QUESTIONS.jsonl holds one JSON object per line, for example

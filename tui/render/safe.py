@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from engine import clean, clean_line
-
-__all__ = ["clean", "clean_line", "plain", "snippet"]
+from engine import clean
 
 
 def plain(text: str, style: str = "") -> Text:

@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Static, Tree
 
+from engine import clean
 from tui import messages as m
-from tui.render.safe import clean
 from tui.screens.base import DocsightScreen
 from tui.screens.viewer import ViewerScreen
 from tui.widgets.folder_tree import STATE_STYLE, FolderTree, describe

@@ -9,9 +9,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, Input, Static
 
-from engine import on_disk
+from engine import clean, on_disk
 from tui import messages as m
-from tui.render.safe import clean
 from tui.screens.base import DocsightScreen
 from tui.screens.viewer import ViewerScreen, edit_file
 from tui.widgets.chat import AnswerBlock, AnswerFocused, ChatView

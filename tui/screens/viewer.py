@@ -16,9 +16,8 @@ from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Static
 
-from engine import on_disk
+from engine import clean, on_disk
 from tui import messages as m
-from tui.render.safe import clean
 from tui.screens.base import DocsightScreen
 from tui.widgets.source_view import SourceView
 from tui.widgets.status_line import StatusLine

@@ -10,9 +10,9 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownFence, MarkdownStream
 
-from engine import join_units
+from engine import clean, join_units
 from tui.messages import AnswerResult, OpenSource, QuoteRef, SourceRef
-from tui.render.safe import clean, snippet
+from tui.render.safe import snippet
 
 BY = {"attribution": "  cited by docsight", "quote": "  quoted"}
 CODE_STEP = 8  # columns a code block scrolls per left/right

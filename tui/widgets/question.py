@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from textual.binding import Binding
 from textual.widgets import Input
 
-from tui.render.safe import clean_line
+from engine import clean_line
 
 WHOLE_FOLDER = "Ask a question about this folder"
 

@@ -17,8 +17,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from engine import clean_line
 from tui.messages import SourceText
-from tui.render.safe import clean_line
 
 HIGHLIGHT_LIMIT = 2_000_000  # characters; larger files are shown without colours
 

@@ -8,8 +8,9 @@ from textual.binding import Binding
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from engine import clean
 from tui.messages import EditSource, OpenSource, SourceRef
-from tui.render.safe import clean, snippet
+from tui.render.safe import snippet
 
 LINE_WIDTH = 38  # of a source's lines before the pane has a size (a 44-column pane)
 MIN_SNIPPET = 12

@@ -17,9 +17,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
+from engine import clean
 from tui.messages import IndexState
 from tui.render.fit import Part, Shrink, fit, joined
-from tui.render.safe import clean
 
 BAR_CELLS = 14  # the progress bar with its margins (app.tcss)
 GAP = Part(Text("  ", end=""), 10)  # between the index's side and the model's
