@@ -138,7 +138,7 @@ class Answerer:
         if hooks.on_contexts:
             hooks.on_contexts(result.contexts)
         floor = self.settings.retrieval.min_relevance
-        absent = absent_names(question, result.hits)
+        absent = absent_names(question, result.hits, self._search_for(prefixes))
         if not result.contexts:
             result.reason = "no indexed passage matches the question"
             result.answer = "The index holds nothing that matches this question."
@@ -159,6 +159,9 @@ class Answerer:
         result.conversation_id = self._save(conversation_id, question, result)
         return result
 
+    def _search_for(self, prefixes: Sequence[str]) -> Callable[[str], list[Hit]]:
+        return lambda query: self.search(query, self.settings.retrieval.top_k, prefixes)
+
     def _history(self, conversation_id: str | None) -> list[Turn]:
         if conversation_id is None:
             return []
@@ -171,7 +174,7 @@ class Answerer:
         retrieved = followup.retrieve(
             question,
             previous,
-            lambda query: self.search(query, self.settings.retrieval.top_k, prefixes),
+            self._search_for(prefixes),
             self.settings.retrieval.min_relevance,
         )
         result = Answer(question, followup=retrieved.followup, indexing=self.indexing())

@@ -43,6 +43,8 @@ IDENTIFIER = re.compile(
     r"|\b([A-Z]{2,}[A-Z0-9_]*)\b"  # UPPER_CASE
 )
 SETTING_LIKE = re.compile(r"^--?\w|\w[._]\w")
+# a capitalised word, not an acronym: Python (of "Python's"), GitHub; not TUI, JSON
+PROPER = re.compile(r"(?<![\w.`/-])([A-Z](?=[A-Za-z]*[a-z])[A-Za-z]{2,})(?![\w`/])")
 _STOP_TEXT = """a an and are as at be by can could do does did for from had has have how i if in
 into is it its me my of on or our should so than that the their them then there these they
 this those to was we were what when where which who why will with would you your about any
@@ -77,14 +79,54 @@ def identifiers(query: str) -> list[str]:
     return list(dict.fromkeys(name.lower() for name in found))
 
 
-def absent_names(query: str, hits: Sequence[Hit]) -> list[str]:
-    """The settings, options and dotted names the question names (`index.turbo_mode`,
-    --depth) that no hit holds verbatim: a question about something the folder never
-    mentions. Plain words and acronyms are left to the relevance floor (a passage may say
-    "terminal UI" where the question says TUI)."""
-    text = "\n".join(_searchable(hit) for hit in hits).lower()
+def absent_names(
+    query: str, hits: Sequence[Hit], search: Callable[[str], Sequence[Hit]] | None = None
+) -> list[str]:
+    """The settings, options, dotted names and commands (`index.turbo_mode`, --depth,
+    `git undo`) and the proper names (Google Drive, Mercurial) the question names that no
+    passage of the folder holds verbatim: a question about something the folder never
+    mentions. A name missing from the hits is searched for on its own (`search`), since
+    another passage may hold it (the guide says "Python" where the example client's code
+    does not). Plain words and acronyms are left to the relevance floor (a passage may
+    say "terminal UI" where the question says TUI)."""
+    text = _plain("\n".join(_searchable(hit) for hit in hits))
     named = [n for n in identifiers(query) if len(n) > 3 and SETTING_LIKE.search(n)]
-    return [name for name in named if " " not in name and name not in text]
+    named += [n for n in identifiers(query) if " " in n and n not in named]
+    named += [n for n in proper_names(query) if n not in named]
+    absent = []
+    for name in named:
+        if _holds(text, name):
+            continue
+        found = search(name) if search else ()
+        if not any(_holds(_plain(_searchable(hit)), name) for hit in found):
+            absent.append(name)
+    return absent
+
+
+def _holds(text: str, name: str) -> bool:
+    """`name` is in `text`; a command's words may have a few characters between them
+    (`docsight index --json` in "docsight index DIR --json")."""
+    if " " not in name:
+        return name in text
+    gap = r".{0,12}?"
+    return re.search(gap.join(re.escape(word) for word in name.split()), text) is not None
+
+
+def _plain(text: str) -> str:
+    """Lower-cased, runs of white space as one space (a command may wrap in a passage)."""
+    return " ".join(text.lower().split())
+
+
+def proper_names(query: str) -> list[str]:
+    """Capitalised words inside a sentence of the question (not its first word), lower-
+    cased: the names of products, places and people (Google, Jupyter, Peru). Acronyms
+    (TUI, JSON) are not among them."""
+    found = []
+    for match in PROPER.finditer(query):
+        before = query[: match.start()].rstrip()
+        if before and before[-1] not in '.?!:;"(':
+            found.append(match.group(1).lower())
+    return list(dict.fromkeys(found))
 
 
 def rescore(

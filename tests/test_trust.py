@@ -6,6 +6,7 @@ answers, the real llama.cpp server with SmolLM2."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from engine.engine import Engine
 from engine.errors import LLMUnavailable
 from engine.llm import Endpoint
 from engine.llm_server import stop_server
+from engine.quote import choose_quote
 from engine.types import Hit
 from tests.helpers import open_engine
 
@@ -168,6 +170,21 @@ def test_a_setting_the_folder_never_mentions_is_declined_by_name(
     assert not known.declined and known.quote, "a question about what is there is answered"
 
 
+def test_a_product_the_folder_never_names_is_declined_by_name(
+    engine: Engine, facts: Path, tmp_path: Path
+) -> None:
+    (facts / "about.md").write_text("# About\n\nThe garden planner is written in Python.\n")
+    engine.sync()
+    one_hit = replace(Settings(), retrieval=replace(Settings().retrieval, top_k=1))
+    answerer = Answerer(one_hit, engine.search, no_model, tmp_path / "c.sqlite", folder=facts)
+    absent = answerer.ask("how do I keep the client cache in Google Drive?")
+    elsewhere = answerer.ask("how many MB does the Python client cache hold by default?")
+    answerer.close()
+    assert absent.declined and "no passage mentions google, drive" in absent.reason
+    assert elsewhere.hits and "Python" not in elsewhere.hits[0].text  # named by another file
+    assert not elsewhere.declined and "4 MB" in elsewhere.answer
+
+
 def test_unrelated_questions_in_one_chat_retrieve_their_own_sources(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -187,3 +204,16 @@ def test_unrelated_questions_in_one_chat_retrieve_their_own_sources(
     assert not second.followup and queries[1] == "when should I water the tomatoes?"
     assert second.quote[0].path == "garden.md" and first.quote[0].path == "client.md"
     assert third.followup and queries[-1] == "when should I water the tomatoes?\nand how often?"
+
+
+def test_a_nearly_as_good_sentence_of_another_passage_joins_the_quote() -> None:
+    restart = Hit("a.md", 3, 3, None, "", 0.6, "The cache is cleared at every restart.", (0.5,))
+    size = Hit("b.md", 8, 8, None, "", 0.55, "The cache holds 4 MB by default.", (0.45,))
+    garden = Hit("c.md", 1, 1, None, "", 0.1, "Water the tomatoes in July.", (0.05,))
+    quote = choose_quote("how big is the cache by default?", [restart, size, garden], None)
+    assert [(q.path, q.start_line, q.text) for q in quote] == [
+        ("b.md", 8, "The cache holds 4 MB by default."),  # the words of the question
+        ("a.md", 3, "The cache is cleared at every restart."),  # close behind
+    ]
+    alone = choose_quote("how big is the cache by default?", [size, garden], None)
+    assert [q.path for q in alone] == ["b.md"], "a far weaker passage stays out"
