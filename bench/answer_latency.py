@@ -51,10 +51,10 @@ def main() -> None:
 def ask_all(engine: Engine, questions: list[dict[str, str]]) -> list[dict[str, object]]:
     answerer = engine.answerer()
     answerer.ask("warm-up: what is docsight?")  # loads the encoder, warms the server
-    rows = []
+    rows: list[dict[str, object]] = []
     for item in questions:
         result = answerer.ask(item["question"])
-        cited = {c["n"] for c in result.citations}
+        cited = {c.n for c in result.citations}
         cited_contexts = [c for c in result.contexts if c.n in cited]
         decoding = result.timings.get("stream", 0.0) - result.timings.get("first_token", 0.0)
         rows.append(
@@ -64,8 +64,8 @@ def ask_all(engine: Engine, questions: list[dict[str, str]]) -> list[dict[str, o
                 "total": result.seconds,
                 "generated": result.generated,
                 "cited": bool(result.citations),
-                "by_model": sum(c["by"] == "model" for c in result.citations),
-                "by_attribution": sum(c["by"] == "attribution" for c in result.citations),
+                "by_model": sum(c.by == "model" for c in result.citations),
+                "by_attribution": sum(c.by == "attribution" for c in result.citations),
                 "tokens_per_s": (result.timings.get("pieces", 1) - 1) / max(decoding, 1e-6),
                 "cites_answer": any(
                     item["contains"].lower() in " ".join(c.text.split()).lower()

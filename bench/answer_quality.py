@@ -41,6 +41,8 @@ from engine.engine import Engine
 from engine.errors import RebuildNeeded
 from engine.kinds import kind_of
 from engine.load import load
+from engine.quote import Quote
+from engine.results import Source
 from engine.types import ScannedFile
 
 FIGURE = re.compile(r"\b\d+(?:\.\d+)?\b")
@@ -63,26 +65,23 @@ class Lines:
         return " ".join(t for n, t in self._loaded[path] if n is not None and start <= n <= end)
 
 
-def holds(item: dict[str, Any], lines: Lines, cited: dict[str, Any]) -> bool:
-    text = lines.text(str(cited["path"]), cited.get("start_line"), cited.get("end_line"))
-    return relevant(item, str(cited["path"]), text)
+def holds(item: dict[str, Any], lines: Lines, cited: Source | Quote) -> bool:
+    text = lines.text(cited.path, cited.start_line, cited.end_line)
+    return relevant(item, cited.path, text)
 
 
 def judge(item: dict[str, Any], result: Answer, lines: Lines) -> dict[str, Any]:
     pattern = re.compile(item["answer"], re.IGNORECASE)
-    document = result.as_json()
     correct = bool(pattern.search(result.answer))
-    by_n = {c["n"]: c for c in document["citations"]}
-    cited = document["quote"] + document["citations"]
+    by_n = {c.n: c for c in result.citations}
+    cited: list[Source | Quote] = [*result.quote, *result.citations]
     grounded = correct and any(holds(item, lines, c) for c in cited)
     retrieved = any(relevant(item, c.path, c.text) for c in result.contexts)
-    stating = [(q["text"], [q]) for q in document["quote"]]
-    stating += [
-        (s["text"], [by_n[n] for n in s["citations"] if n in by_n]) for s in document["sentences"]
-    ]
+    stating: list[tuple[str, list[Source | Quote]]] = [(q.text, [q]) for q in result.quote]
+    stating += [(s.text, [by_n[n] for n in s.citations if n in by_n]) for s in result.sentences]
     states = next((refs for text, refs in stating if pattern.search(text)), None)
     wrong = bool(retrieved and states and not any(holds(item, lines, c) for c in states))
-    said = " ".join(sentence["text"] for sentence in document["sentences"])
+    said = " ".join(sentence.text for sentence in result.sentences)
     return {
         "correct": correct,
         "grounded": grounded,

@@ -31,6 +31,7 @@ from engine.config import Settings
 from engine.embed import make_embedder
 from engine.engine import Engine
 from engine.indexes import index_dir_for
+from engine.results import IndexStatus
 
 DOCSIGHT = Path(sys.executable).with_name("docsight")
 ROW_FIELDS = ["path", "hash", "start_line", "end_line", "page", "heading", "text"]
@@ -54,7 +55,7 @@ def time_to_usable(folder: Path, data: Path, models: Path) -> dict[str, Any]:
     )
     index_dir = index_dir_for(folder, data)
     first = half = None
-    status: dict[str, Any] = {}
+    status: IndexStatus | None = None
     try:
         while half is None and watch.poll() is None:
             time.sleep(0.25)
@@ -63,11 +64,11 @@ def time_to_usable(folder: Path, data: Path, models: Path) -> dict[str, Any]:
                 continue
             try:
                 status = client.status()
-                if first is None and status["files"] and client.search("the", 1, []):
+                if first is None and status.files and client.search("the", 1, []):
                     first = time.monotonic() - started
                     print(f"first file searchable after {first:.1f} s", file=sys.stderr)
-                total = status["files"] + status["pending"]
-                if status["files"] and status["files"] * 2 >= total:
+                total = status.files + status.pending
+                if status.files and status.files * 2 >= total:
                     half = time.monotonic() - started
             finally:
                 client.close()
@@ -77,9 +78,9 @@ def time_to_usable(folder: Path, data: Path, models: Path) -> dict[str, Any]:
     return {
         "seconds_to_first_searchable": round(first, 1) if first else None,
         "seconds_to_half_indexed": round(half, 1) if half else None,
-        "files_at_half": status.get("files"),
-        "files_pending_at_half": status.get("pending"),
-        "chunks_at_half": status.get("chunks"),
+        "files_at_half": status.files if status else None,
+        "files_pending_at_half": status.pending if status else None,
+        "chunks_at_half": status.chunks if status else None,
     }
 
 

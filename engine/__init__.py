@@ -68,6 +68,17 @@ from engine.indexes import (
     secure_data_dir,
 )
 from engine.paths import on_disk
+from engine.results import (
+    FileLines,
+    FileState,
+    FileStateKind,
+    IndexStatus,
+    IndexSummary,
+    LeftOutFile,
+    ServerStatus,
+    Source,
+    source_ref,
+)
 from engine.types import Hit
 from engine.units import join_units
 from engine.visible import clean, clean_line
@@ -126,15 +137,21 @@ __all__ = [
     "Event",
     "FileFailed",
     "FileIndexed",
+    "FileLines",
     "FileMoved",
     "FileRemoved",
     "FileSkipped",
+    "FileState",
+    "FileStateKind",
     "Following",
     "Hit",
     "IndexAccess",
     "IndexLockedError",
     "IndexNotOpen",
+    "IndexStatus",
+    "IndexSummary",
     "LLMUnavailable",
+    "LeftOutFile",
     "LiveIndex",
     "OwnerChanged",
     "OwnerClient",
@@ -143,7 +160,9 @@ __all__ = [
     "QuestionsError",
     "ReadRefused",
     "RebuildNeeded",
+    "ServerStatus",
     "Settings",
+    "Source",
     "SourceLines",
     "SourceUnreadable",
     "StoreError",
@@ -177,6 +196,7 @@ __all__ = [
     "secure_data_dir",
     "server_status",
     "source_lines",
+    "source_ref",
     "stop_server",
     "translated",
 ]

@@ -27,6 +27,7 @@ from engine.llm import ChatClient, Endpoint
 from engine.prompt import PASSAGE_CHARS, SAFETY_TOKENS, Context, build_contexts, fit_prompt
 from engine.quote import Quote, choose_quote
 from engine.rerank import absent_names
+from engine.results import Source
 from engine.types import Hit
 from engine.units import join_units, split_units
 
@@ -44,8 +45,8 @@ class Answer:
     generated: bool = False
     incomplete: bool = False
     reason: str = ""
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    sources: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[Source] = field(default_factory=list)  # cited, by whoever cited them
+    sources: list[Source] = field(default_factory=list)  # retrieved, cited by nobody
     conversation_id: str = ""
     model: str = ""
     seconds: float = 0.0
@@ -60,17 +61,18 @@ class Answer:
     quoted: list[Context] = field(default_factory=list)  # the context of each quote
     timings: dict[str, float] = field(default_factory=dict)
 
-    def quote_json(self) -> list[dict[str, Any]]:
+    def quote_json(self) -> list[dict[str, object]]:
         return [q.as_json(c.n) for q, c in zip(self.quote, self.quoted, strict=True)]
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
+        """The `ask --json` document (docs/reference/cli.md)."""
         return {
             "answer": self.answer,
             "generated": self.generated,
             "incomplete": self.incomplete,
             "reason": self.reason,
-            "citations": self.citations,
-            "sources": self.sources,
+            "citations": [citation.as_json() for citation in self.citations],
+            "sources": [source.as_json() for source in self.sources],
             "conversation_id": self.conversation_id,
             "model": self.model,
             "seconds": round(self.seconds, 3),
@@ -81,6 +83,44 @@ class Answer:
             "relevance": round(self.relevance, 3),
             "indexing": self.indexing,
         }
+
+    @classmethod
+    def from_saved(cls, turn: Turn) -> Answer:
+        """A saved turn as it was answered: its document, with the passages it kept."""
+        document = turn.result
+        contexts = [Context(**passage) for passage in turn.passages]
+        known = {context.n: context for context in contexts}
+        saved = document.get("quote") or []
+        quote = [Quote.from_json(entry) for entry in saved]
+        quoted = [_quoted(q, int(entry["n"]), known) for q, entry in zip(quote, saved, strict=True)]
+        return cls(
+            turn.question,
+            answer=str(document.get("answer", turn.answer)),
+            generated=bool(document.get("generated")),
+            incomplete=bool(document.get("incomplete")),
+            reason=str(document.get("reason") or ""),
+            citations=[Source.from_json(entry) for entry in document.get("citations") or []],
+            sources=[Source.from_json(entry) for entry in document.get("sources") or []],
+            conversation_id=str(document.get("conversation_id") or ""),
+            model=str(document.get("model") or ""),
+            seconds=float(document.get("seconds") or 0.0),
+            quote=quote,
+            sentences=[Checked.from_json(entry) for entry in document.get("sentences") or []],
+            declined=bool(document.get("declined")),
+            followup=bool(document.get("followup")),
+            relevance=float(document.get("relevance") or 0.0),
+            indexing=str(document.get("indexing") or ""),
+            contexts=contexts,
+            quoted=quoted,
+        )
+
+
+def _quoted(quote: Quote, n: int, known: dict[int, Context]) -> Context:
+    """The passage a saved quote came from: kept with its turn, or remade from the quote."""
+    found = known.get(n)
+    if found is not None:
+        return found
+    return Context(quote.path, quote.start_line, quote.end_line, quote.page, "", quote.text, 0.0, n)
 
 
 @dataclass(frozen=True)
@@ -263,8 +303,8 @@ class Answerer:
             for n in sentence.citations:
                 made[n] = "model" if sentence.by == "model" else made.get(n, "attribution")
         by_number = {context.n: context for context in result.contexts}
-        result.citations = [by_number[n].as_json(by) for n, by in sorted(made.items())]
-        result.sources = [c.as_json(None) for c in reversed(result.contexts) if c.n not in made]
+        result.citations = [by_number[n].source(by) for n, by in sorted(made.items())]
+        result.sources = [c.source(None) for c in reversed(result.contexts) if c.n not in made]
         result.answer = compose(result)
 
     def _save(self, conversation_id: str | None, question: str, result: Answer) -> str:

@@ -18,8 +18,9 @@ is marked too: what cannot be checked is said to be unchecked, never shown as gr
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.cite import MARGIN, MARKER, SUPPORT, says_not_found
 from engine.units import split_units
@@ -84,6 +85,17 @@ class Checked:
             "unsupported": not self.supported,
             "missing": self.missing,
         }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Checked:
+        return cls(
+            str(document["text"]),
+            [int(n) for n in document.get("citations") or []],
+            str(document.get("by") or "model"),
+            not document.get("unsupported"),
+            missing=[str(fact) for fact in document.get("missing") or []],
+            kind=str(document.get("kind") or "sentence"),
+        )
 
 
 def facts_of(sentence: str) -> list[Fact]:

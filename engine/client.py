@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from engine.errors import OwnerGone, OwnerRefused
-from engine.events import Event, from_json
+from engine.events import Event, SyncReport, from_json
 from engine.protocol import Request, address, decode_vectors, socket_path
+from engine.results import FileLines, FileState, IndexStatus
 from engine.types import Hit
 
 log = logging.getLogger(__name__)
@@ -59,21 +60,15 @@ class OwnerClient:
         reply = self._call({"op": "search", "query": query, "k": k, "paths": list(path_prefixes)})
         return [Hit.from_json(hit) for hit in reply["hits"]]
 
-    def status(self) -> dict[str, Any]:
-        status: dict[str, Any] = self._call({"op": "status"})["status"]
-        return status
+    def status(self) -> IndexStatus:
+        return IndexStatus.from_json(self._call({"op": "status"})["status"])
 
-    def file_states(self) -> list[dict[str, Any]]:
-        files: list[dict[str, Any]] = self._call({"op": "file_states"})["files"]
-        return files
+    def file_states(self) -> list[FileState]:
+        return [FileState.from_json(state) for state in self._call({"op": "file_states"})["files"]]
 
-    def read_lines(
-        self, path: str, start: int | None = None, end: int | None = None
-    ) -> dict[str, Any]:
-        lines: dict[str, Any] = self._call(
-            {"op": "read", "path": path, "start": start, "end": end}
-        )["lines"]
-        return lines
+    def read_lines(self, path: str, start: int | None = None, end: int | None = None) -> FileLines:
+        reply = self._call({"op": "read", "path": path, "start": start, "end": end})
+        return FileLines.from_json(reply["lines"])
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         return decode_vectors(self._call({"op": "embed", "texts": list(texts)})["vectors"])
@@ -81,11 +76,10 @@ class OwnerClient:
     def sync(self) -> None:
         self._call({"op": "sync"})
 
-    def index(self) -> dict[str, Any]:
+    def index(self) -> SyncReport:
         """Have the owner sync the folder now; its report, however long the sync takes."""
         self._sock.settimeout(None)
-        report: dict[str, Any] = self._call({"op": "index"})["report"]
-        return report
+        return SyncReport(**self._call({"op": "index"})["report"])
 
     def ping(self) -> int:
         return int(self._call({"op": "ping"})["pid"])

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from engine.indexes import IndexLock
 from engine.llm_server import ensure_server
 from engine.models import resolve_model
 from engine.read import read_lines
+from engine.results import FileLines, FileState, IndexStatus
 from engine.retrieve import Retriever
 from engine.scan import Scanner
 from engine.store import VectorStore
@@ -292,12 +293,10 @@ class Engine:
                 k = max(1, min(int(k), MAX_TOP_K))
             return self.retriever.search(query, k, path_prefixes)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> IndexStatus:
         return indexes.read_status(self.folder, self.settings, self.data_dir)
 
-    def read_lines(
-        self, path: str, start: int | None = None, end: int | None = None
-    ) -> dict[str, Any]:
+    def read_lines(self, path: str, start: int | None = None, end: int | None = None) -> FileLines:
         """Exact lines of a file docsight would index (engine.read); refuses any other."""
         return read_lines(self.folder, self.scanner, path, start, end)
 
@@ -305,9 +304,9 @@ class Engine:
         """Vectors from this index's encoder (what a client's answer attribution uses)."""
         return np.asarray(self.embedder.embed_documents(texts))
 
-    def file_states(self) -> list[dict[str, Any]]:
-        """Every file of the folder with its state: {"path", "state" ("indexed", "pending",
-        "failed", "ignored"), "chunks", "reason"}; ignored directories end with "/". Reads
+    def file_states(self) -> list[FileState]:
+        """Every file of the folder with its state ("indexed", "pending", "failed",
+        "ignored"); ignored directories end with "/". Reads
         the catalog through its own read-only connection, so a sync may run meanwhile."""
         scan = self.scanner.scan()
         counts: dict[str, int] = {}
@@ -321,7 +320,7 @@ class Engine:
         finally:
             catalog.close()
         states = [_file_state(f.path, counts, left_out) for f in scan.files]
-        states += [_state(s.path, "ignored", reason=s.reason) for s in scan.skipped]
+        states += [FileState(s.path, "ignored", reason=s.reason) for s in scan.skipped]
         return states
 
     def apply_scan_settings(self, settings: Settings) -> bool:
@@ -363,19 +362,15 @@ def _log_not_serving(error: OSError) -> None:
     log.warning("not serving other docsight processes: %s", error)
 
 
-def _state(path: str, state: str, chunks: int = 0, reason: str = "") -> dict[str, Any]:
-    return {"path": path, "state": state, "chunks": chunks, "reason": reason}
-
-
 def _file_state(
     path: str, counts: dict[str, int], left_out: dict[str, tuple[str, bool]]
-) -> dict[str, Any]:
+) -> FileState:
     if path in counts:
-        return _state(path, "indexed", chunks=counts[path])
+        return FileState(path, "indexed", chunks=counts[path])
     if path in left_out:  # the loader refused it (binary content, unreadable...)
         reason, failed = left_out[path]
-        return _state(path, "failed" if failed else "ignored", reason=reason)
-    return _state(path, "pending")
+        return FileState(path, "failed" if failed else "ignored", reason=reason)
+    return FileState(path, "pending")
 
 
 def open_answerer(

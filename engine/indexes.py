@@ -21,13 +21,14 @@ import re
 import shutil
 import sqlite3
 import stat
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from engine.catalog import Catalog
 from engine.config import Settings
 from engine.errors import IndexLockedError
 from engine.models import resolve_model
+from engine.results import IndexStatus, IndexSummary, LeftOutFile
 
 SERVING = "serving"
 
@@ -160,22 +161,13 @@ def owner_serves(index_dir: Path) -> bool:
         return False
 
 
-def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, Any]:
+def read_status(folder: Path, settings: Settings, data_dir: Path) -> IndexStatus:
     index_dir = index_dir_for(folder, data_dir)
-    status: dict[str, Any] = {
-        "indexed": False,
-        "files": 0,
-        "chunks": 0,
-        "embedding_model": resolve_model(settings.embedding)[0],
-        "store_uri": settings.store.uri or str(index_dir / "milvus.db"),
-        "last_sync": None,
-        "failed": [],
-        "ignored": 0,
-        "owner_pid": owner_pid(index_dir),
-        "skipped": [],
-        "pending": 0,
-        "in_progress": False,
-    }
+    status = IndexStatus(
+        embedding_model=resolve_model(settings.embedding)[0],
+        store_uri=settings.store.uri or str(index_dir / "milvus.db"),
+        owner_pid=owner_pid(index_dir),
+    )
     catalog_path = index_dir / "catalog.sqlite"
     if not catalog_path.exists():
         return status
@@ -185,27 +177,27 @@ def read_status(folder: Path, settings: Settings, data_dir: Path) -> dict[str, A
         skipped = catalog.skipped()
         last_sync = catalog.get_meta("last_sync")
         pending, active = catalog.sync_state()
-        status.update(
+        return replace(
+            status,
             indexed=last_sync is not None,
             files=files,
             chunks=chunks,
-            embedding_model=catalog.get_meta("embedding_model") or status["embedding_model"],
+            embedding_model=catalog.get_meta("embedding_model") or status.embedding_model,
             last_sync=float(last_sync) if last_sync else None,
-            failed=[{"path": p, "error": r} for p, r, failed in skipped if failed],
+            failed=tuple(LeftOutFile(p, r) for p, r, failed in skipped if failed),
             ignored=sum(1 for _, _, failed in skipped if not failed),
-            skipped=[{"path": p, "reason": r} for p, r, failed in skipped if not failed],
+            skipped=tuple(LeftOutFile(p, r) for p, r, failed in skipped if not failed),
             pending=pending,
             # a sync that died leaves its count behind: pending, but nobody is at work on it
-            in_progress=active and status["owner_pid"] is not None,
+            in_progress=active and status.owner_pid is not None,
         )
     except sqlite3.Error:
-        pass  # an index being created right now reads as not indexed yet
+        return status  # an index being created right now reads as not indexed yet
     finally:
         catalog.close()
-    return status
 
 
-def list_indexes(data_dir: Path) -> list[dict[str, Any]]:
+def list_indexes(data_dir: Path) -> list[IndexSummary]:
     found = []
     for index_dir in sorted((data_dir / "indexes").glob("*/")):
         catalog_path = index_dir / "catalog.sqlite"
@@ -221,15 +213,15 @@ def list_indexes(data_dir: Path) -> list[dict[str, Any]]:
         finally:
             catalog.close()
         found.append(
-            {
-                "folder": folder,
-                "files": files,
-                "chunks": chunks,
-                "bytes": _size_on_disk(index_dir),
-                "last_sync": float(last_sync) if last_sync else None,
-                "owner_pid": owner_pid(index_dir),
-                "index_dir": str(index_dir),
-            }
+            IndexSummary(
+                folder=folder,
+                files=files,
+                chunks=chunks,
+                bytes=_size_on_disk(index_dir),
+                last_sync=float(last_sync) if last_sync else None,
+                owner_pid=owner_pid(index_dir),
+                index_dir=str(index_dir),
+            )
         )
     return found
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from engine.config import Settings
 from engine.embed import Embedder
 from engine.errors import DocsightError, IndexLockedError, IndexNotOpen, OwnerGone
 from engine.events import Event, OwnerChanged, WatcherDegraded
+from engine.results import FileLines, FileState, IndexStatus
 from engine.types import Hit
 
 if TYPE_CHECKING:  # imported when this process owns the index: a client needs neither
@@ -50,11 +51,11 @@ class IndexAccess(Protocol):
     def search(
         self, query: str, k: int | None = None, path_prefixes: Sequence[str] = ()
     ) -> list[Hit]: ...
-    def status(self) -> dict[str, Any]: ...
-    def file_states(self) -> list[dict[str, Any]]: ...
+    def status(self) -> IndexStatus: ...
+    def file_states(self) -> list[FileState]: ...
     def read_lines(
         self, path: str, start: int | None = None, end: int | None = None
-    ) -> dict[str, Any]: ...
+    ) -> FileLines: ...
     def embed_texts(self, texts: list[str]) -> np.ndarray: ...
 
 
@@ -131,15 +132,13 @@ class LiveIndex:
     ) -> list[Hit]:
         return self._use(lambda index: index.search(query, k, list(path_prefixes)))
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> IndexStatus:
         return self._use(lambda index: index.status())
 
-    def file_states(self) -> list[dict[str, Any]]:
+    def file_states(self) -> list[FileState]:
         return self._use(lambda index: index.file_states())
 
-    def read_lines(
-        self, path: str, start: int | None = None, end: int | None = None
-    ) -> dict[str, Any]:
+    def read_lines(self, path: str, start: int | None = None, end: int | None = None) -> FileLines:
         return self._use(lambda index: index.read_lines(path, start, end))
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:

@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from engine.config import Settings
 from engine.errors import ConfigError, LLMUnavailable
 from engine.llm import Endpoint, reported_context_length, server_models
 from engine.models import cuda_available
+from engine.results import ServerRecord, ServerStatus
 
 DEFAULT_VLLM_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -82,19 +82,19 @@ def log_path(data_dir: Path) -> Path:
     return llm_dir(data_dir) / "server.log"
 
 
-def read_record(data_dir: Path) -> dict[str, Any] | None:
+def read_record(data_dir: Path) -> ServerRecord | None:
     try:
-        record = json.loads(record_path(data_dir).read_text())
+        document = json.loads(record_path(data_dir).read_text())
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) else None
+    return ServerRecord.from_json(document) if isinstance(document, dict) else None
 
 
-def write_record(data_dir: Path, record: dict[str, Any]) -> None:
+def write_record(data_dir: Path, record: ServerRecord) -> None:
     path = record_path(data_dir)
     temporary = path.with_suffix(".tmp")
     with open(temporary, "w", opener=private) as handle:
-        handle.write(json.dumps(record))
+        handle.write(json.dumps(record.as_json()))
     os.replace(temporary, path)
 
 
@@ -278,56 +278,51 @@ def probe_external(settings: Settings) -> Endpoint:
     return Endpoint(base_url, model, settings.llm.backend, context, api_key or "not-needed")
 
 
-def server_status(settings: Settings, data_dir: Path) -> dict[str, Any]:
+def server_status(settings: Settings, data_dir: Path) -> ServerStatus:
     """Which server answers come from and whether it is up (`docsight llm status`): the one
     at `llm.base_url`, else the managed one its record describes."""
     if settings.llm.base_url:
         return _external_status(settings)
-    record = read_record(data_dir) or {}
-    supervisor, server = record.get("supervisor_pid"), record.get("server_pid")
-    up = record.get("state") == "ready" and alive(supervisor)
+    record = read_record(data_dir)
+    if record is None:
+        return ServerStatus(
+            choose_backend(settings), None, settings.llm.model or None, settings.llm.context_length
+        )
+    supervising = alive(record.supervisor_pid)
+    up = record.state == "ready" and supervising
     if up:
         try:
-            server_models(str(record["base_url"]))
+            server_models(record.base_url)
         except LLMUnavailable:
             up = False
-    return {
-        "backend": record.get("backend") or choose_backend(settings),
-        "base_url": record.get("base_url"),
-        "model": record.get("model") or settings.llm.model or None,
-        "context_length": record.get("context_length") or settings.llm.context_length,
-        "up": up,
-        "managed_pid": supervisor if alive(supervisor) else None,
-        "server_pid": server if alive(server) else None,
-        "state": record.get("state") if alive(supervisor) else None,
-        "reason": record.get("reason"),
-        "log": str(log_path(data_dir)) if record else None,
-    }
+    return ServerStatus(
+        backend=record.backend or choose_backend(settings),
+        base_url=record.base_url or None,
+        model=record.model or settings.llm.model or None,
+        context_length=record.context_length or settings.llm.context_length,
+        up=up,
+        managed_pid=record.supervisor_pid if supervising else None,
+        server_pid=record.server_pid if alive(record.server_pid) else None,
+        state=record.state if supervising else None,
+        reason=record.reason or None,
+        log=str(log_path(data_dir)),
+    )
 
 
-def _external_status(settings: Settings) -> dict[str, Any]:
-    status: dict[str, Any] = {
-        "backend": settings.llm.backend,
-        "base_url": settings.llm.base_url.rstrip("/"),
-        "model": settings.llm.model or None,
-        "context_length": settings.llm.context_length,
-        "up": False,
-        "managed_pid": None,
-        "server_pid": None,
-        "state": None,
-        "reason": None,
-        "log": None,
-    }
+def _external_status(settings: Settings) -> ServerStatus:
+    status = ServerStatus(
+        settings.llm.backend,
+        settings.llm.base_url.rstrip("/"),
+        settings.llm.model or None,
+        settings.llm.context_length,
+    )
     try:
         endpoint = probe_external(settings)
     except LLMUnavailable:
         return status
-    return {
-        **status,
-        "model": endpoint.model or None,
-        "context_length": endpoint.context_length,
-        "up": True,
-    }
+    return replace(
+        status, model=endpoint.model or None, context_length=endpoint.context_length, up=True
+    )
 
 
 def ensure_plan(
@@ -335,8 +330,8 @@ def ensure_plan(
 ) -> Endpoint:
     with _start_lock(data_dir):
         record = read_record(data_dir)
-        if record and record.get("key") == plan.key and alive(record.get("supervisor_pid")):
-            if record.get("state") == "ready":
+        if record and record.key == plan.key and alive(record.supervisor_pid):
+            if record.state == "ready":
                 touch_used(data_dir)
                 return endpoint_from(record)
         else:
@@ -364,7 +359,7 @@ def _spawn_supervisor(plan: ServerPlan, data_dir: Path) -> None:
     plan_file = llm_dir(data_dir) / "plan.json"
     with open(plan_file, "w", opener=private) as handle:
         handle.write(json.dumps({**asdict(plan), "key": plan.key}))
-    write_record(data_dir, {"key": plan.key, "state": "starting", "supervisor_pid": None})
+    write_record(data_dir, ServerRecord(plan.key, "starting"))
     command = [sys.executable, "-m", "engine.llm_supervisor", str(data_dir)]
     with open(os.devnull, "rb") as null:
         process = subprocess.Popen(
@@ -375,24 +370,23 @@ def _spawn_supervisor(plan: ServerPlan, data_dir: Path) -> None:
             start_new_session=True,  # outlives this command and its Ctrl-C
             cwd=str(Path(__file__).resolve().parent.parent),
         )
-    write_record(data_dir, {"key": plan.key, "state": "starting", "supervisor_pid": process.pid})
+    write_record(data_dir, ServerRecord(plan.key, "starting", supervisor_pid=process.pid))
 
 
 def _wait_ready(
     plan: ServerPlan, data_dir: Path, say: StateSink, cancel: threading.Event | None
-) -> dict[str, Any]:
+) -> ServerRecord:
     deadline = time.monotonic() + plan.ready_timeout + 15  # the supervisor's reason first
     said = 0.0
     while time.monotonic() < deadline:
-        record = read_record(data_dir) or {}
-        state = record.get("state")
-        if state == "ready":
+        record = read_record(data_dir)
+        if record is not None and record.state == "ready":
             return record
         if cancel is not None and cancel.is_set():  # the server goes on loading for later
             raise LLMUnavailable(f"stopped waiting for {plan.backend} {plan.model}")
-        if state == "failed":
-            raise LLMUnavailable(f"{plan.backend} could not start: {record.get('reason')}")
-        if not alive(record.get("supervisor_pid")):
+        if record is not None and record.state == "failed":
+            raise LLMUnavailable(f"{plan.backend} could not start: {record.reason}")
+        if record is None or not alive(record.supervisor_pid):
             raise LLMUnavailable(f"{plan.backend} could not start (see {log_path(data_dir)})")
         if time.monotonic() - said > 5:
             say(f"loading {plan.backend} {plan.model}...")
@@ -405,13 +399,13 @@ def _wait_ready(
     )
 
 
-def endpoint_from(record: dict[str, Any]) -> Endpoint:
+def endpoint_from(record: ServerRecord) -> Endpoint:
     return Endpoint(
-        base_url=str(record["base_url"]),
-        model=str(record["model"]),
-        backend=str(record["backend"]),
-        context_length=int(record["context_length"]),
-        managed_pid=record.get("supervisor_pid"),
+        base_url=record.base_url,
+        model=record.model,
+        backend=record.backend,
+        context_length=record.context_length,
+        managed_pid=record.supervisor_pid,
     )
 
 
@@ -421,19 +415,16 @@ def stop_server(data_dir: Path, timeout: float = 30.0) -> bool:
     if not record:
         return False
     stopped = False
-    for key in ("supervisor_pid", "server_pid"):
-        pid = record.get(key)
-        if isinstance(pid, int) and alive(pid):
+    pids = [pid for pid in (record.supervisor_pid, record.server_pid) if pid is not None]
+    for pid in pids:
+        if alive(pid):
             os.kill(pid, signal.SIGTERM)
             stopped = True
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(
-        alive(record.get(key)) for key in ("supervisor_pid", "server_pid")
-    ):
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
         time.sleep(0.05)
-    for key in ("supervisor_pid", "server_pid"):
-        pid = record.get(key)
-        if isinstance(pid, int) and alive(pid):
+    for pid in pids:
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
     record_path(data_dir).unlink(missing_ok=True)
     return stopped

@@ -32,6 +32,7 @@ from engine.llm_server import (
     touch_used,
     write_record,
 )
+from engine.results import ServerRecord, ServerState
 
 log = logging.getLogger("docsight.llm_supervisor")
 POLL_S = 0.25
@@ -57,24 +58,23 @@ class Supervisor:
         self.server: subprocess.Popen[bytes] | None = None
         self.stopping = False
 
-    def record(self, state: str, **extra: Any) -> None:
+    def record(self, state: ServerState, reason: str = "", started: float | None = None) -> None:
         plan = self.plan
-        write_record(
-            self.data_dir,
-            {
-                "key": plan["key"],
-                "state": state,
-                "backend": plan["backend"],
-                "model": plan["model"],
-                "base_url": f"http://127.0.0.1:{plan['port']}/v1",
-                "port": plan["port"],
-                "context_length": plan["context_length"],
-                "supervisor_pid": os.getpid(),
-                "server_pid": self.server.pid if self.server else None,
-                "log": str(log_path(self.data_dir)),
-                **extra,
-            },
+        record = ServerRecord(
+            key=plan["key"],
+            state=state,
+            supervisor_pid=os.getpid(),
+            server_pid=self.server.pid if self.server else None,
+            backend=plan["backend"],
+            model=plan["model"],
+            base_url=f"http://127.0.0.1:{plan['port']}/v1",
+            port=plan["port"],
+            context_length=plan["context_length"],
+            log=str(log_path(self.data_dir)),
+            reason=reason,
+            started=started,
         )
+        write_record(self.data_dir, record)
 
     def start(self) -> bool:
         """Start the server and wait until it answers; False (and a "failed" record) if not."""

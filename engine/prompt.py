@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from engine.conversations import Turn
 from engine.errors import LLMUnavailable
 from engine.llm import ChatClient, Message
+from engine.results import Source, source_ref
 from engine.types import Hit
 
 DUPLICATE_OVERLAP = 0.8  # word-set overlap above which a chunk repeats a better one
@@ -45,31 +45,22 @@ class Context:
     n: int = 0
 
     def where(self) -> str:
-        if self.page is not None:
-            return f"{self.path} p.{self.page}"
-        return f"{self.path}:{self.start_line}-{self.end_line}"
+        return source_ref(self.path, self.start_line, self.end_line, self.page)
 
-    def as_json(self, by: str | None) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "path": self.path,
-            "start_line": self.start_line,
-            "end_line": self.end_line,
-            "page": self.page,
-            "by": by,
-        }
+    def source(self, by: str | None) -> Source:
+        """The passage as an answer lists it; `by` says who cited it (None: nobody)."""
+        return Source(self.n, self.path, self.start_line, self.end_line, self.page, by)
 
-    def as_saved(self) -> dict[str, Any]:
+    def as_saved(self) -> dict[str, object]:
         """What a conversation keeps of the passage: where, heading, score, the start of
         the text (what a list of sources shows; the viewer reads the file)."""
-        saved = self.as_json(None)
-        del saved["by"]
-        text = self.text[:SNIPPET_CHARS]
+        where = self.source(None).as_json()
+        del where["by"]
         return {
-            **saved,
+            **where,
             "heading": self.heading,
             "score": round(float(self.score), 4),
-            "text": text,
+            "text": self.text[:SNIPPET_CHARS],
         }
 
 

@@ -13,14 +13,16 @@ when it is nearly as good. With no model at all, the quote is the answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.errors import LoadFailed, LoadSkipped
 from engine.kinds import kind_of
 from engine.load import load
 from engine.rerank import content_words, identifiers
+from engine.results import source_ref
 from engine.types import Hit, ScannedFile
 from engine.units import Unit, split_units, unit_text
 
@@ -48,11 +50,7 @@ class Quote:
     hit: int  # index of the hit it comes from
 
     def where(self) -> str:
-        if self.page is not None:
-            return f"{self.path} p.{self.page}"
-        if self.start_line == self.end_line:
-            return f"{self.path}:{self.start_line}"
-        return f"{self.path}:{self.start_line}-{self.end_line}"
+        return source_ref(self.path, self.start_line, self.end_line, self.page)
 
     def as_json(self, n: int) -> dict[str, object]:
         return {
@@ -63,6 +61,19 @@ class Quote:
             "end_line": self.end_line,
             "page": self.page,
         }
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Quote:
+        """A saved quote (its score and hit are not kept: 0 and -1)."""
+        return cls(
+            str(document["text"]),
+            str(document["path"]),
+            document.get("start_line"),
+            document.get("end_line"),
+            document.get("page"),
+            0.0,
+            -1,
+        )
 
 
 def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> list[Quote]:

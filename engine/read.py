@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from engine.errors import LoadFailed, LoadSkipped, ReadRefused, SourceUnreadable
 from engine.kinds import kind_of
 from engine.load import load, pdf_lines, read_text
 from engine.paths import on_disk
+from engine.results import FileLines
 from engine.scan import Scanner
 from engine.types import ScannedFile, SkippedFile
 
@@ -54,10 +54,9 @@ def readable(folder: Path, scanner: Scanner, path: str) -> ScannedFile:
 
 def read_lines(
     folder: Path, scanner: Scanner, path: str, start: int | None = None, end: int | None = None
-) -> dict[str, Any]:
-    """Lines `start`..`end` (1-based, inclusive; at most MAX_LINES) of a readable file:
-    {"path", "start_line", "end_line", "total_lines", "text"}, plus "pages" (first and
-    last) for a PDF, whose lines are those of its extracted text."""
+) -> FileLines:
+    """Lines `start`..`end` (1-based, inclusive; at most MAX_LINES) of a readable file;
+    for a PDF, whose lines are those of its extracted text, the first and last page too."""
     file = readable(folder, scanner, path)
     try:
         lines, pages = _lines(folder, file)
@@ -70,16 +69,17 @@ def read_lines(
         raise ReadRefused(f"{file.path} has {len(lines)} lines; start_line {first} is past the end")
     if start is not None and end is not None and end < start:
         raise ReadRefused(f"end_line {end} comes before start_line {start}")
-    result: dict[str, Any] = {
-        "path": file.path,
-        "start_line": first if lines else 0,
-        "end_line": last,
-        "total_lines": len(lines),
-        "text": "\n".join(lines[first - 1 : last]),
-    }
+    span: tuple[int | None, ...] | None = None
     if pages is not None:
-        result["pages"] = [pages[first - 1], pages[last - 1]] if lines else []
-    return result
+        span = (pages[first - 1], pages[last - 1]) if lines else ()
+    return FileLines(
+        path=file.path,
+        start_line=first if lines else 0,
+        end_line=last,
+        total_lines=len(lines),
+        text="\n".join(lines[first - 1 : last]),
+        pages=span,
+    )
 
 
 def _lines(folder: Path, file: ScannedFile) -> tuple[list[str], list[int | None] | None]:

@@ -21,46 +21,48 @@ from engine.protocol import Op, Request, address, encode_vectors, socket_path
 
 log = logging.getLogger(__name__)
 
+Reply = dict[str, object]  # what an op answers, written to the socket as one JSON line
+
 EVENTS_QUEUED = 10_000  # per subscriber; past it progress is dropped, never the watcher held
 
 
-def _ping(server: _Server, request: Request) -> dict[str, Any]:
+def _ping(server: _Server, request: Request) -> Reply:
     return {"pid": os.getpid()}
 
 
-def _status(server: _Server, request: Request) -> dict[str, Any]:
-    return {"status": server.engine.status()}
+def _status(server: _Server, request: Request) -> Reply:
+    return {"status": server.engine.status().as_json()}
 
 
-def _search(server: _Server, request: Request) -> dict[str, Any]:
+def _search(server: _Server, request: Request) -> Reply:
     query, k, paths = str(request["query"]), request.get("k"), list(request.get("paths") or [])
     return {"hits": [hit.as_json() for hit in server.engine.search(query, k, paths)]}
 
 
-def _file_states(server: _Server, request: Request) -> dict[str, Any]:
-    return {"files": server.engine.file_states()}
+def _file_states(server: _Server, request: Request) -> Reply:
+    return {"files": [state.as_json() for state in server.engine.file_states()]}
 
 
-def _read(server: _Server, request: Request) -> dict[str, Any]:
+def _read(server: _Server, request: Request) -> Reply:
     path, start, end = str(request["path"]), request.get("start"), request.get("end")
-    return {"lines": server.engine.read_lines(path, start, end)}
+    return {"lines": server.engine.read_lines(path, start, end).as_json()}
 
 
-def _embed(server: _Server, request: Request) -> dict[str, Any]:
+def _embed(server: _Server, request: Request) -> Reply:
     texts = [str(text) for text in request["texts"]]
     return {"vectors": encode_vectors(server.engine.embed_texts(texts))}
 
 
-def _sync(server: _Server, request: Request) -> dict[str, Any]:
+def _sync(server: _Server, request: Request) -> Reply:
     server.request_sync()
     return {}
 
 
-def _index(server: _Server, request: Request) -> dict[str, Any]:
+def _index(server: _Server, request: Request) -> Reply:
     return {"report": server.engine.sync().as_json()}
 
 
-HANDLERS: dict[Op, Callable[[_Server, Request], dict[str, Any]]] = {
+HANDLERS: dict[Op, Callable[[_Server, Request], Reply]] = {
     "ping": _ping,
     "status": _status,
     "search": _search,
@@ -90,7 +92,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 reply = {"ok": False, "error": f"the owner failed: {error}"}
             self._send(reply)
 
-    def _send(self, document: dict[str, Any]) -> None:
+    def _send(self, document: Reply) -> None:
         self.wfile.write(json.dumps(document).encode() + b"\n")
         self.wfile.flush()
 
@@ -117,7 +119,7 @@ class _Server(socketserver.ThreadingUnixStreamServer):
         self._connections: set[socket.socket] = set()
         self._subscribers: set[queue.Queue[Event | None]] = set()
 
-    def answer(self, request: Request) -> dict[str, Any]:
+    def answer(self, request: Request) -> Reply:
         handler = HANDLERS.get(request.get("op"))  # type: ignore[arg-type]
         if handler is None:
             raise OwnerRefused(f"unknown request {request.get('op')!r}")

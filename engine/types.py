@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from engine.results import source_ref
+
 FileKind = Literal["markdown", "text", "rst", "html", "pdf", "code"]
 
 
@@ -93,6 +95,9 @@ class Hit:
     text: str
     unit_scores: tuple[float, ...] = ()
     hash: str = ""
+
+    def where(self) -> str:
+        return source_ref(self.path, self.start_line, self.end_line, self.page)
 
     def as_json(self) -> dict[str, object]:
         return {

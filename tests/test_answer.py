@@ -145,13 +145,13 @@ def test_without_a_model_the_quote_is_the_answer(notes: Path, tmp_path: Path) ->
         result = answerer.ask("how often is the signing key rotated?")
         assert not result.generated and "cannot reach" in result.reason
         quote = "Rotate the signing key every 90 days with keyctl rotate."
-        assert result.answer == f"> {quote} [{result.citations[0]['n']}]"
-        assert [(c["path"], c["by"]) for c in result.citations] == [("ops/keys.md", "quote")]
+        assert result.answer == f"> {quote} [{result.citations[0].n}]"
+        assert [(c.path, c.by) for c in result.citations] == [("ops/keys.md", "quote")]
         assert result.as_json()["quote"] == [
-            {"text": quote, "n": result.citations[0]["n"], "path": "ops/keys.md",
+            {"text": quote, "n": result.citations[0].n, "path": "ops/keys.md",
              "start_line": 3, "end_line": 3, "page": None}
         ]  # fmt: skip
-        assert all(source["by"] is None for source in result.sources)
+        assert all(source.by is None for source in result.sources)
         again = answerer.ask("and the tomatoes?", conversation_id=result.conversation_id)
         assert again.conversation_id == result.conversation_id
         assert len(answerer.conversations.turns(result.conversation_id)) == 2

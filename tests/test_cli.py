@@ -64,7 +64,7 @@ def test_human_output(notes: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "index", str(notes))
     assert code == 0 and "2 added" in out and "chunks in the index" in out
     code, out, _ = run(capsys, "search", str(notes), "tomatoes")
-    assert code == 0 and out.startswith("[1] garden.txt:1-1")
+    assert code == 0 and out.startswith("[1] garden.txt:1  score")
     code, out, _ = run(capsys, "indexes")
     assert str(notes) in out
     code, out, _ = run(capsys, "forget", str(notes))

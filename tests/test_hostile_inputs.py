@@ -146,7 +146,7 @@ def test_a_file_deleted_while_the_sync_reads_is_simply_gone(
         assert (report.files_added, report.files_failed) == (2, 0)
         assert set(engine.catalog.files()) == {"a.md", "c.md"}
         assert snapshot(engine) == catalog_snapshot(engine)
-        assert engine.status()["failed"] == []
+        assert engine.status().failed == ()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every folder: none is unreadable")

@@ -125,7 +125,7 @@ def test_a_second_live_index_is_a_client_of_the_first(
         hits = second.search("how often is the signing key rotated", 3)
         assert hits[0].path == "ops/keys.md" and "90 days" in hits[0].text
         assert second.file_states() == first.file_states()
-        assert second.status()["files"] == 2 and second.status()["owner_pid"] == os.getpid()
+        assert second.status().files == 2 and second.status().owner_pid == os.getpid()
         assert second.read_lines("garden.txt") == first.read_lines("garden.txt")
         texts = ["water the tomatoes", "rotate the key"]
         assert np.allclose(second.embed_texts(texts), first.embed_texts(texts), atol=1e-6)
@@ -204,13 +204,13 @@ def folder(tmp_path: Path) -> Path:
 
 
 def read(root: Path, path: str, start: int | None = None, end: int | None = None) -> str:
-    return str(read_lines(root, Scanner(root, Settings().index), path, start, end)["text"])
+    return read_lines(root, Scanner(root, Settings().index), path, start, end).text
 
 
 def test_read_gives_exact_lines(folder: Path) -> None:
     scanner = Scanner(folder, Settings().index)
     result = read_lines(folder, scanner, "docs/guide.md", 3, 5)
-    assert result == {
+    assert result.as_json() == {
         "path": "docs/guide.md",
         "start_line": 3,
         "end_line": 5,

@@ -68,6 +68,12 @@ def answerer_for(engine: Engine, settings: Settings, data_dir: Path) -> Answerer
     )
 
 
+def named(pid: int | None) -> int:
+    """The pid a server record names (a record without one fails the test here)."""
+    assert pid is not None, "the server record names no process"
+    return pid
+
+
 # the managed server ------------------------------------------------------------------------
 def test_the_managed_server_starts_once_and_is_shared(data_dir: Path) -> None:
     said: list[str] = []
@@ -75,7 +81,7 @@ def test_the_managed_server_starts_once_and_is_shared(data_dir: Path) -> None:
     assert first.backend == "llamacpp" and first.model == "SmolLM2-135M-Instruct.Q4_1"
     assert first.context_length == 2048 and any("starting" in line for line in said)
     record = read_record(data_dir)
-    assert record and record["state"] == "ready" and alive(record["server_pid"])
+    assert record and record.state == "ready" and alive(record.server_pid)
     again = ensure_server(Settings(), data_dir)
     assert again == first, "a second command reuses the running server"
     status = run_cli("llm", "status", "--json", "--data-dir", str(data_dir))
@@ -85,8 +91,8 @@ def test_the_managed_server_starts_once_and_is_shared(data_dir: Path) -> None:
         "model": first.model,
         "context_length": 2048,
         "up": True,
-        "managed_pid": record["supervisor_pid"],
-        "server_pid": record["server_pid"],
+        "managed_pid": record.supervisor_pid,
+        "server_pid": record.server_pid,
         "state": "ready",
         "reason": None,
         "log": str(data_dir / "llm" / "server.log"),
@@ -94,7 +100,7 @@ def test_the_managed_server_starts_once_and_is_shared(data_dir: Path) -> None:
     llm_files = [p for p in (data_dir / "llm").iterdir() if not p.is_socket()]
     assert llm_files and all(p.stat().st_mode & 0o077 == 0 for p in llm_files), "private"
     assert run_cli("llm", "stop", "--data-dir", str(data_dir)).returncode == 0
-    assert not alive(record["server_pid"]) and not alive(record["supervisor_pid"])
+    assert not alive(record.server_pid) and not alive(record.supervisor_pid)
     assert (
         json.loads(run_cli("llm", "status", "--json", "--data-dir", str(data_dir)).stdout)["up"]
         is False
@@ -105,28 +111,28 @@ def test_a_dead_server_is_restarted_once(data_dir: Path) -> None:
     ensure_server(Settings(), data_dir)
     record = read_record(data_dir)
     assert record
-    os.kill(record["server_pid"], signal.SIGKILL)
-    wait_until(lambda: (read_record(data_dir) or {}).get("server_pid") != record["server_pid"])
-    wait_until(lambda: (read_record(data_dir) or {}).get("state") == "ready")
+    os.kill(named(record.server_pid), signal.SIGKILL)
+    wait_until(lambda: getattr(read_record(data_dir), "server_pid", None) != record.server_pid)
+    wait_until(lambda: getattr(read_record(data_dir), "state", None) == "ready")
     restarted = read_record(data_dir)
-    assert restarted and alive(restarted["server_pid"])
-    os.kill(restarted["server_pid"], signal.SIGKILL)
-    wait_until(lambda: (read_record(data_dir) or {}).get("state") == "failed")
-    assert "died twice" in (read_record(data_dir) or {}).get("reason", "")
-    wait_until(lambda: not alive(restarted["supervisor_pid"]))
+    assert restarted and alive(restarted.server_pid)
+    os.kill(named(restarted.server_pid), signal.SIGKILL)
+    wait_until(lambda: getattr(read_record(data_dir), "state", None) == "failed")
+    assert "died twice" in getattr(read_record(data_dir), "reason", "")
+    wait_until(lambda: not alive(restarted.supervisor_pid))
     assert ensure_server(Settings(), data_dir).model, "the next question starts a new one"
 
 
 def test_a_killed_supervisor_takes_its_server_with_it(data_dir: Path) -> None:
     ensure_server(Settings(), data_dir)
     record = read_record(data_dir)
-    assert record and alive(record["server_pid"])
-    os.kill(record["supervisor_pid"], signal.SIGKILL)  # nothing left to stop the server
-    wait_until(lambda: not alive(record["server_pid"]))
+    assert record and alive(record.server_pid)
+    os.kill(named(record.supervisor_pid), signal.SIGKILL)  # nothing left to stop the server
+    wait_until(lambda: not alive(record.server_pid))
     status = json.loads(run_cli("llm", "status", "--json", "--data-dir", str(data_dir)).stdout)
     assert (status["up"], status["managed_pid"], status["server_pid"]) == (False, None, None)
     with socket.socket() as probe:  # nobody listens on its port any more
-        assert probe.connect_ex(("127.0.0.1", int(record["port"]))) != 0
+        assert probe.connect_ex(("127.0.0.1", int(record.port or 0))) != 0
     assert ensure_server(Settings(), data_dir).model, "the next question starts a new one"
 
 
@@ -136,7 +142,7 @@ def test_an_idle_server_stops_by_itself(data_dir: Path) -> None:
     ensure_server(settings, data_dir)
     record = read_record(data_dir)
     assert record
-    wait_until(lambda: not alive(record["supervisor_pid"]) and not alive(record["server_pid"]))
+    wait_until(lambda: not alive(record.supervisor_pid) and not alive(record.server_pid))
     assert read_record(data_dir) is None
 
 
@@ -161,7 +167,7 @@ def test_waiting_for_a_loading_server_can_be_cancelled(data_dir: Path) -> None:
     with pytest.raises(LLMUnavailable, match="stopped waiting for llamacpp never"):
         ensure_plan(hang, data_dir, lambda line: None, cancel)
     record = read_record(data_dir)
-    assert record and alive(record["supervisor_pid"]), "the server goes on loading for later"
+    assert record and alive(record.supervisor_pid), "the server goes on loading for later"
 
 
 # answers -------------------------------------------------------------------------------------
@@ -188,11 +194,12 @@ def test_ask_streams_an_answer_with_resolvable_citations(
     ), "the checked sentences are the model's, with at most their markers changed"
     assert result.citations, "an answer over relevant sources ends with a citation"
     for citation in result.citations:
-        assert citation["by"] in ("model", "attribution", "quote")
-        lines = (notes / citation["path"]).read_text().splitlines()
-        assert 1 <= citation["start_line"] <= citation["end_line"] <= len(lines)
-        assert f"[{citation['n']}]" in result.answer
-    cited = {c["path"] for c in result.citations} | {s["path"] for s in result.sources}
+        assert citation.by in ("model", "attribution", "quote")
+        lines = (notes / citation.path).read_text().splitlines()
+        assert citation.start_line is not None and citation.end_line is not None
+        assert 1 <= citation.start_line <= citation.end_line <= len(lines)
+        assert f"[{citation.n}]" in result.answer
+    cited = {c.path for c in result.citations} | {s.path for s in result.sources}
     assert "ops/keys.md" in cited
 
 
@@ -283,7 +290,7 @@ def test_a_server_killed_mid_stream_keeps_the_partial_answer(notes: Path, data_d
     def kill_after_first(piece: str) -> None:
         pieces.append(piece)
         if len(pieces) == 1:
-            os.kill(record["server_pid"], signal.SIGKILL)
+            os.kill(named(record.server_pid), signal.SIGKILL)
 
     with open_engine(notes, data_dir, embedder) as engine:
         engine.sync()

@@ -18,6 +18,7 @@ from engine.embed import make_embedder
 from engine.engine import Engine
 from engine.errors import IndexLockedError, RebuildNeeded
 from engine.events import FileIndexed, SyncProgress
+from engine.results import IndexStatus
 from tests.helpers import (
     CountingEmbedder,
     catalog_snapshot,
@@ -288,7 +289,7 @@ def test_failed_and_skipped_files_are_recorded(engine: Engine, folder: Path) -> 
     report = engine.sync()
     status = engine.status()
     assert report.files_ignored >= 2
-    assert status["ignored"] >= 2
+    assert status.ignored >= 2
     reasons = {path: reason for path, reason, _ in engine.catalog.skipped()}
     assert "blob.txt" in reasons and ".env" in reasons
     assert all(row[0] not in ("blob.txt", ".env") for row in snapshot(engine))
@@ -299,10 +300,12 @@ def test_file_states_for_the_folder_browser(engine: Engine, folder: Path) -> Non
     (folder / ".env").write_text("TOKEN=abc\n")
     engine.sync()
     (folder / "new.md").write_text("# New\n\nNot synced yet.\n")
-    states = {state["path"]: state for state in engine.file_states()}
+    states = {state.path: state.as_json() for state in engine.file_states()}
     assert states["guide/keys.md"]["state"] == "indexed" and states["guide/keys.md"]["chunks"] == 1
     assert states["new.md"] == {"path": "new.md", "state": "pending", "chunks": 0, "reason": ""}
-    assert states["blob.txt"]["state"] == "ignored" and "binary" in states["blob.txt"]["reason"]
+    assert states["blob.txt"]["state"] == "ignored" and "binary" in str(
+        states["blob.txt"]["reason"]
+    )
     assert states[".env"]["state"] == "ignored" and states[".env"]["reason"]
 
 
@@ -416,15 +419,15 @@ def test_a_first_index_is_searchable_and_counted_while_it_builds(
         report = engine.sync(on_event=on_event)
         final = engine.status()
     status = seen["status"]
-    assert isinstance(status, dict)
+    assert isinstance(status, IndexStatus)
     first = seen["indexed"]
     assert isinstance(first, list) and 0 < len(first) < len(TOPICS)
     assert seen["hits"] and set(cast(list[str], seen["hits"])) <= set(first)
-    assert status["files"] == len(first) and status["in_progress"] is True
-    assert status["pending"] == len(TOPICS) - len(first)
-    assert status["indexed"] is False  # no sync has finished yet
+    assert status.files == len(first) and status.in_progress is True
+    assert status.pending == len(TOPICS) - len(first)
+    assert status.indexed is False  # no sync has finished yet
     assert report.files_added == len(TOPICS)
-    assert (final["pending"], final["in_progress"], final["indexed"]) == (0, False, True)
+    assert (final.pending, final.in_progress, final.indexed) == (0, False, True)
 
 
 @pytest.mark.parametrize("batches_done", [1, 2])
@@ -453,12 +456,12 @@ def test_a_crash_between_batches_loses_at_most_the_batch_in_flight(
         embedded_before = embedder.documents
     with open_engine(big_folder, data, embedder, SMALL_CHUNKS) as engine:
         status = engine.status()
-        assert 0 < status["files"] < len(TOPICS) and status["in_progress"] is False
-        assert status["pending"] == len(TOPICS) - status["files"]
+        assert 0 < status.files < len(TOPICS) and status.in_progress is False
+        assert status.pending == len(TOPICS) - status.files
         assert snapshot(engine) == catalog_snapshot(engine)  # what landed is whole
         embedder.documents = 0
         report = engine.sync()
-        assert report.files_added == len(TOPICS) - status["files"]
+        assert report.files_added == len(TOPICS) - status.files
         assert report.chunks_reused == 0  # every chunk embedded before the kill was committed
         assert embedded_before + embedder.documents == report.chunks_total
         assert snapshot(engine) == fresh_snapshot(big_folder, tmp_path, embedder, SMALL_CHUNKS)

@@ -70,11 +70,11 @@ def test_the_quote_is_the_sentence_that_answers_at_its_exact_line(
     result = answerer.ask("how many times does the client retry a server?")
     answerer.close()
     assert not result.generated  # no model: the quote is the answer
-    [quote] = result.as_json()["quote"]
+    [quote] = result.quote_json()
     assert quote["path"] == "client.md" and quote["start_line"] == quote["end_line"] == 7
     assert quote["text"] == "The client retries 100 times before it gives up on a server."
     assert result.answer == f"> {quote['text']} [{quote['n']}]"
-    assert {"n": quote["n"], "by": "quote"}.items() <= result.citations[0].items()
+    assert {"n": quote["n"], "by": "quote"}.items() <= result.citations[0].as_json().items()
 
 
 def test_the_quote_comes_before_the_model_and_every_figure_is_checked(

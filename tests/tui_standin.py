@@ -10,17 +10,16 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import tui.app
-from engine import SourceUnreadable
+from engine import FileState, IndexStatus, LeftOutFile, SourceUnreadable
 from engine import events as ev
 from engine.events import SyncReport
 from tui.app import DocsightApp
 from tui.messages import (
     AnswerResult,
     ConversationInfo,
-    FileState,
+    IndexView,
     QuoteRef,
     SentenceRef,
     SourceRef,
@@ -126,7 +125,7 @@ class StandInBackend:
         self.asked: list[tuple[str, list[str], str | None]] = []
         self.closed = False
 
-    def open(self) -> dict[str, Any]:
+    def open(self) -> IndexView:
         return self.status()
 
     def watch(self, on_event: EventSink) -> tuple[bool, str]:
@@ -142,14 +141,16 @@ class StandInBackend:
         on_event(ev.SyncStarted("full"))  # nothing changed since the first sweep
         on_event(ev.SyncFinished(SyncReport(files_scanned=4)))
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "files": 3,
-            "chunks": 8,
-            "embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
-            "failed": [{"path": f.path, "error": f.reason} for f in FAILED],
-            "last_sync": LAST_SYNC,
-        }
+    def status(self) -> IndexView:
+        return IndexView(
+            IndexStatus(
+                files=3,
+                chunks=8,
+                embedding_model="sentence-transformers/all-MiniLM-L6-v2",
+                failed=tuple(LeftOutFile(f.path, f.reason) for f in FAILED),
+                last_sync=LAST_SYNC,
+            )
+        )
 
     def file_states(self) -> dict[str, FileState]:
         return {state.path: state for state in FILE_STATES}

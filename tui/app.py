@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from engine import FileIndexed, OwnerChanged, SyncFinished, TUISettings
+from engine import FileIndexed, FileState, OwnerChanged, SyncFinished, TUISettings
 from tui import messages as m
 from tui.keys import APP_BINDINGS, binding_ids, help_sections, palette_commands
 from tui.messages import one_line, poster
@@ -56,7 +56,7 @@ class DocsightApp(App[None]):
         self.tui_settings = tui or TUISettings()
         self.ui_state = UIStateFile(data_dir)  # theme and questions of earlier runs
         self._theme_shown = ""
-        self.file_states: dict[str, m.FileState] = {}
+        self.file_states: dict[str, FileState] = {}
         self.live = False
         self._clock = SyncClock()
         self._cancel: threading.Event | None = None
@@ -288,9 +288,9 @@ class DocsightApp(App[None]):
     # what the workers report --------------------------------------------------------------
     def on_engine_opened(self, message: m.EngineOpened) -> None:
         self.index_ready.set()
-        if int(message.status.get("files", 0)) or message.status.get("served_by"):
+        if message.view.status.files or message.view.served_by:
             self.first_index.set()  # indexed before, or another docsight is indexing it
-        self._show_status(message.status)
+        self._show_status(message.view)
         self.index_state = self.index_state.but(phase="idle")
         self.watch_folder()
         self.start_model()
@@ -331,7 +331,7 @@ class DocsightApp(App[None]):
                 screen.reload()
 
     def on_status_loaded(self, message: m.StatusLoaded) -> None:
-        self._show_status(message.status)
+        self._show_status(message.view)
 
     def on_model_state(self, message: m.ModelState) -> None:
         was_down = self.index_state.model_ready is False
@@ -340,14 +340,15 @@ class DocsightApp(App[None]):
             note = f"{message.text}. Questions still get the closest passages."
             self.notify(note, title="Model", severity="warning")
 
-    def _show_status(self, status: dict[str, Any]) -> None:
+    def _show_status(self, view: m.IndexView) -> None:
+        status = view.status
         self.index_state = self.index_state.but(
-            files=int(status.get("files", 0)),
-            chunks=int(status.get("chunks", 0)),
-            embedding_model=str(status.get("embedding_model", "")),
-            served_by=status.get("served_by"),
-            failed=len(status.get("failed", [])),
-            last_sync=status.get("last_sync") or self.index_state.last_sync,
+            files=status.files,
+            chunks=status.chunks,
+            embedding_model=status.embedding_model,
+            served_by=view.served_by,
+            failed=len(status.failed),
+            last_sync=status.last_sync or self.index_state.last_sync,
         )
 
     async def on_unmount(self) -> None:

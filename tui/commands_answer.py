@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine import (
     ConversationNotFound,
     EmptyQuestion,
+    IndexStatus,
     clean,
     clean_line,
     conversations_path,
@@ -59,7 +60,7 @@ def register(subparsers: Any) -> None:
 
 def open_folder_answerer(
     args: argparse.Namespace, stack: ExitStack
-) -> tuple[Answerer, dict[str, Any]]:
+) -> tuple[Answerer, IndexStatus]:
     """Through the process that owns the index when there is one, else through our own
     engine (indexing the folder first when it never was); with the index's status."""
     from engine import open_answerer
@@ -80,7 +81,7 @@ def open_folder_answerer(
         status = client.status()
     else:
         engine = stack.enter_context(open_engine(args))
-        if not engine.status()["indexed"]:
+        if not engine.status().indexed:
             sync_with_progress(engine)
         answerer = engine.answerer()
         status = engine.status()
@@ -88,12 +89,12 @@ def open_folder_answerer(
     return answerer, status
 
 
-def say_if_building(status: dict[str, Any]) -> None:
+def say_if_building(status: IndexStatus) -> None:
     """An owner still indexing answers from the files indexed so far: say so."""
-    if status.get("in_progress"):
+    if status.in_progress:
         print(
-            f"docsight: indexing in progress ({counted(status['files'], 'file')} indexed, "
-            f"{status['pending']} pending): answering from what is indexed so far",
+            f"docsight: indexing in progress ({counted(status.files, 'file')} indexed, "
+            f"{status.pending} pending): answering from what is indexed so far",
             file=sys.stderr,
         )
 
@@ -114,7 +115,7 @@ def run_ask(args: argparse.Namespace) -> int:
             on_state=lambda line: print(clean_line(f"docsight: {line}"), file=sys.stderr),
         )
     if args.json:
-        print_json({**result.as_json(), "index_in_progress": bool(status.get("in_progress"))})
+        print_json({**result.as_json(), "index_in_progress": status.in_progress})
     else:
         print_answer(result)
     return 0
@@ -171,17 +172,15 @@ NOTES = {
 
 
 def _print_sources(result: Answer) -> None:
-    by_number = {c.n: c for c in result.contexts}
+    score = {c.n: c.score for c in result.contexts}
     if result.citations:
         print()
     for citation in result.citations:
-        where = clean(by_number[citation["n"]].where())
-        print(f"[{citation['n']}] {where}{NOTES.get(citation['by'], '')}")
+        print(f"[{citation.n}] {clean(citation.where())}{NOTES.get(citation.by or '', '')}")
     if result.sources:
         print("\nNearest passages:" if result.declined else "\nAlso retrieved:")
         for source in result.sources:
-            context = by_number[source["n"]]
-            print(f"[{source['n']}] {clean(context.where())}  relevance {context.score:.2f}")
+            print(f"[{source.n}] {clean(source.where())}  relevance {score[source.n]:.2f}")
 
 
 def run_conversations(args: argparse.Namespace) -> int:

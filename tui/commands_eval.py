@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from engine import EVAL_DEPTH, Hit, eval_report, evaluate_search, read_questions
+from engine import EVAL_DEPTH, Hit, eval_report, evaluate_search, read_questions, source_ref
 from engine import clean as visible
 from tui.arguments import add_dir, add_json, subcommand
 from tui.commands_common import counted, print_json
@@ -49,7 +49,7 @@ def run_eval(args: argparse.Namespace) -> int:
                 return client.search(query, EVAL_DEPTH, [])
         else:
             engine = stack.enter_context(open_engine(args))
-            if not engine.status()["indexed"]:
+            if not engine.status().indexed:
                 sync_with_progress(engine)
 
             def search(query: str) -> list[Hit]:
@@ -78,5 +78,5 @@ def print_report(document: dict[str, Any]) -> None:
         print(f"  {visible(miss['id'])}: {visible(miss['question'])}  ({rank})")
         print(f'    expected {visible(expected["path"])}: "{visible(expected["phrase"])}"')
         for found in miss["found"]:
-            where = f"{found['path']}:{found['start_line']}-{found['end_line']}"
+            where = source_ref(found["path"], found["start_line"], found["end_line"], found["page"])
             print(f"    found    {visible(where)}  {found['score']:.2f}")

@@ -12,6 +12,7 @@ from engine import (
     MAX_TOP_K,
     Event,
     FileFailed,
+    IndexStatus,
     SyncProgress,
     clean,
     clean_line,
@@ -168,11 +169,9 @@ def sync_with_progress(engine: Engine) -> SyncReport:
 def run_index(args: argparse.Namespace) -> int:
     client = None if args.rebuild else owner_client(args)
     if client is not None:  # the owner syncs: no second model load for a few chunks
-        from engine import SyncReport
-
         try:
             print("docsight: synced by the docsight that owns this index", file=sys.stderr)
-            report = SyncReport(**client.index())
+            report = client.index()
         finally:
             client.close()
     else:
@@ -236,16 +235,15 @@ def run_search(args: argparse.Namespace) -> int:
             client.close()
     else:
         with open_engine(args) as engine:
-            if not engine.status()["indexed"]:
+            if not engine.status().indexed:
                 sync_with_progress(engine)
             hits = engine.search(args.query, args.k, args.path)
     if args.json:
         print_json({"hits": [h.as_json() for h in hits], "seconds": _since(started)})
         return 0
     for n, hit in enumerate(hits, 1):
-        where = f"p.{hit.page}" if hit.page else f"{hit.start_line}-{hit.end_line}"
         heading = f"  ({hit.heading})" if hit.heading else ""
-        print(clean_line(f"[{n}] {hit.path}:{where}{heading}  score {hit.score:.3f}"))
+        print(clean_line(f"[{n}] {hit.where()}{heading}  score {hit.score:.3f}"))
         for line in clean(hit.text.strip()).splitlines()[:4]:
             print(f"    {line}")
     if not hits:
@@ -256,34 +254,34 @@ def run_search(args: argparse.Namespace) -> int:
 def run_status(args: argparse.Namespace) -> int:
     status = read_status(folder_from(args), settings_from(args), data_dir_from(args))
     if args.json:
-        print_json(status)
+        print_json(status.as_json())
         return 0
     building = _building(status)
-    if not status["indexed"]:
+    if not status.indexed:
         hint = building or f" (docsight index {args.dir})"
         print(clean_line(f"{args.dir}: not indexed yet{hint}"))
         return 0
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status["last_sync"]))
-    owner = f", open in docsight pid {status['owner_pid']}" if status["owner_pid"] else ""
-    counts = f"{counted(status['files'], 'file')}, {counted(status['chunks'], 'chunk')}"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.last_sync))
+    owner = f", open in docsight pid {status.owner_pid}" if status.owner_pid else ""
+    counts = f"{counted(status.files, 'file')}, {counted(status.chunks, 'chunk')}"
     print(f"{counts}, last sync {when}{owner}{building}")
-    print(clean_line(f"embedding model {status['embedding_model']}, store {status['store_uri']}"))
-    print(f"{counted(status['ignored'], 'file')} ignored, {len(status['failed'])} failed")
-    for failure in status["failed"]:
-        print(clean_line(f"  ! {failure['path']}: {failure['error']}"))
-    shown = status["skipped"][:SKIPPED_SHOWN]
+    print(clean_line(f"embedding model {status.embedding_model}, store {status.store_uri}"))
+    print(f"{counted(status.ignored, 'file')} ignored, {len(status.failed)} failed")
+    for failure in status.failed:
+        print(clean_line(f"  ! {failure.path}: {failure.reason}"))
+    shown = status.skipped[:SKIPPED_SHOWN]
     for entry in shown:
-        print(clean_line(f"  - {entry['path']}: {entry['reason']}"))
-    if len(status["skipped"]) > len(shown):
-        print(f"  ... and {len(status['skipped']) - len(shown)} more (docsight status --json)")
+        print(clean_line(f"  - {entry.path}: {entry.reason}"))
+    if len(status.skipped) > len(shown):
+        print(f"  ... and {len(status.skipped) - len(shown)} more (docsight status --json)")
     return 0
 
 
-def _building(status: dict[str, Any]) -> str:
-    if status["in_progress"]:
-        return f"; indexing: {counted(status['files'], 'file')} done, {status['pending']} pending"
-    if status["pending"]:
-        pending = counted(status["pending"], "file")
+def _building(status: IndexStatus) -> str:
+    if status.in_progress:
+        return f"; indexing: {counted(status.files, 'file')} done, {status.pending} pending"
+    if status.pending:
+        pending = counted(status.pending, "file")
         return f"; {pending} pending (an interrupted sync: docsight index)"
     return ""
 
@@ -291,19 +289,19 @@ def _building(status: dict[str, Any]) -> str:
 def run_indexes(args: argparse.Namespace) -> int:
     found = list_indexes(data_dir_from(args))
     if args.json:
-        print_json({"indexes": found})
+        print_json({"indexes": [entry.as_json() for entry in found]})
         return 0
     for entry in found:
         when = (
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["last_sync"]))
-            if entry["last_sync"]
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.last_sync))
+            if entry.last_sync
             else "never synced"
         )
-        size = entry["bytes"] / 1_000_000
+        size = entry.bytes / 1_000_000
         print(
             clean_line(
-                f"{entry['folder']}  {counted(entry['files'], 'file')}  "
-                f"{counted(entry['chunks'], 'chunk')}  "
+                f"{entry.folder}  {counted(entry.files, 'file')}  "
+                f"{counted(entry.chunks, 'chunk')}  "
                 f"{size:.1f} MB  {when}"
             )
         )

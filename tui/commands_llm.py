@@ -38,24 +38,22 @@ def run_llm_status(args: argparse.Namespace) -> int:
 
     status = server_status(settings_from(args), data_dir_from(args))
     if args.json:
-        print_json(status)
+        print_json(status.as_json())
         return 0
-    model = status["model"] or "(default model)"
-    if status["base_url"]:
-        state = "up" if status["up"] else "down"
-        print(clean_line(f"{status['backend']} {model} at {status['base_url']}: {state}"))
+    model = status.model or "(default model)"
+    if status.base_url:
+        state = "up" if status.up else "down"
+        print(clean_line(f"{status.backend} {model} at {status.base_url}: {state}"))
     else:
-        print(
-            clean_line(f"{status['backend']} {model}: not started (starts with the first question)")
-        )
-    print(f"context length {status['context_length']} tokens")
-    if status["managed_pid"]:
-        pids = f"supervisor pid {status['managed_pid']}, server pid {status['server_pid']}"
+        print(clean_line(f"{status.backend} {model}: not started (starts with the first question)"))
+    print(f"context length {status.context_length} tokens")
+    if status.managed_pid:
+        pids = f"supervisor pid {status.managed_pid}, server pid {status.server_pid}"
         print(f"managed by docsight ({pids}); docsight llm stop")
-    elif status["server_pid"]:
-        print(f"a server (pid {status['server_pid']}) outlived its supervisor: docsight llm stop")
-    if status["reason"]:
-        print(clean_line(f"last failure: {status['reason']} (log: {status['log']})"))
+    elif status.server_pid:
+        print(f"a server (pid {status.server_pid}) outlived its supervisor: docsight llm stop")
+    if status.reason:
+        print(clean_line(f"last failure: {status.reason} (log: {status.log})"))
     return 0
 
 

@@ -112,12 +112,12 @@ class DocsightMCP(MCPServer[None]):
         files = await _blocking(index.file_states)
         return [
             Resource(
-                uri=uri_for(entry["path"]),
-                name=entry["path"],
-                mime_type=mimetypes.guess_type(entry["path"])[0] or "text/plain",
+                uri=uri_for(entry.path),
+                name=entry.path,
+                mime_type=mimetypes.guess_type(entry.path)[0] or "text/plain",
             )
             for entry in files
-            if entry["state"] == "indexed"
+            if entry.state == "indexed"
         ]
 
     async def read_resource(
@@ -139,10 +139,10 @@ class DocsightMCP(MCPServer[None]):
 def read_whole(index: LiveIndex, path: str) -> str:
     """A file's text through `read`, page after page (each call returns MAX_LINES)."""
     page = index.read_lines(path, 1, None)
-    parts = [page["text"]]
-    while page["end_line"] < page["total_lines"]:
-        page = index.read_lines(path, page["end_line"] + 1, None)
-        parts.append(page["text"])
+    parts = [page.text]
+    while page.end_line < page.total_lines:
+        page = index.read_lines(path, page.end_line + 1, None)
+        parts.append(page.text)
     return "\n".join(parts)
 
 
@@ -186,7 +186,7 @@ def register_tools(server: DocsightMCP) -> None:
         files docsight indexes can be read: a path outside the folder, through '..' or a
         symlink, an ignored file or a secret (.env, keys) is refused with the reason."""
         index = await server.index()
-        return await _blocking(lambda: index.read_lines(path, start_line, end_line))
+        return await _blocking(lambda: index.read_lines(path, start_line, end_line).as_json())
 
     @server.tool()
     async def ask(
@@ -217,7 +217,7 @@ def register_tools(server: DocsightMCP) -> None:
 
 def answer(
     index: LiveIndex, question: str, conversation_id: str | None, ctx: Context
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Runs in a worker thread: each streamed piece goes out as a progress notification."""
     pieces = 0
 
@@ -231,11 +231,10 @@ def answer(
         result = answerer.ask(question, conversation_id=conversation_id, on_token=on_token)
     finally:
         answerer.close()
-    document: dict[str, Any] = result.as_json()
-    return document
+    return result.as_json()
 
 
 def index_status(index: LiveIndex) -> dict[str, Any]:
-    status = index.status()
-    pending = sum(1 for entry in index.file_states() if entry["state"] == "pending")
+    status = index.status().as_json()
+    pending = sum(1 for entry in index.file_states() if entry.state == "pending")
     return {**status, "folder": str(index.folder), "pending": pending, "served_by": index.served_by}

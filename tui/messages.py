@@ -14,19 +14,16 @@ from typing import Any, Literal
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from engine import DocsightError, SyncProgress
-
-FileStateKind = Literal["indexed", "pending", "failed", "ignored"]
+from engine import DocsightError, FileState, IndexStatus, SyncProgress, source_ref
 
 
 @dataclass(frozen=True)
-class FileState:
-    """One entry of the folder browser. Ignored directories end with "/"."""
+class IndexView:
+    """The index as the status line shows it: its status, and `served_by`, the owner's pid
+    while this app is a client of another docsight."""
 
-    path: str
-    state: FileStateKind
-    chunks: int = 0
-    reason: str = ""
+    status: IndexStatus
+    served_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,13 +44,7 @@ class SourceRef:
     @property
     def where(self) -> str:
         """`guide/keys.md:40-58` (or `report.pdf p.3`)."""
-        if self.page is not None:
-            return f"{self.path} p.{self.page}"
-        if self.start_line is None:
-            return self.path
-        if self.end_line is None or self.end_line == self.start_line:
-            return f"{self.path}:{self.start_line}"
-        return f"{self.path}:{self.start_line}-{self.end_line}"
+        return source_ref(self.path, self.start_line, self.end_line, self.page)
 
 
 @dataclass(frozen=True)
@@ -170,9 +161,9 @@ def one_line(error: BaseException) -> str:
 
 
 class EngineOpened(Message, bubble=False):
-    def __init__(self, status: dict[str, Any]) -> None:
+    def __init__(self, view: IndexView) -> None:
         super().__init__()
-        self.status = status
+        self.view = view
 
 
 class IndexEvent(Message, bubble=False):
@@ -195,9 +186,9 @@ class IndexEvent(Message, bubble=False):
 
 
 class StatusLoaded(Message, bubble=False):
-    def __init__(self, status: dict[str, Any]) -> None:
+    def __init__(self, view: IndexView) -> None:
         super().__init__()
-        self.status = status
+        self.view = view
 
 
 class WatchStarted(Message, bubble=False):

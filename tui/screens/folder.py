@@ -8,14 +8,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Input, Static, Tree
 
-from engine import clean
+from engine import FileState, clean
 from tui import messages as m
 from tui.screens.base import DocsightScreen
 from tui.screens.viewer import ViewerScreen
 from tui.widgets.folder_tree import STATE_STYLE, FolderTree, describe
 
 
-def detail(state: m.FileState | None, path: str) -> Text:
+def detail(state: FileState | None, path: str) -> Text:
     """The line under the tree: the selected path and its full state (the failure reason)."""
     text = Text(clean(path or "/"), style="bold", end="")
     if state is not None:
@@ -80,7 +80,7 @@ class FolderScreen(DocsightScreen[None]):
         self.query_one(FolderTree).set_failed_only(True)
         self._show_detail()
 
-    def apply(self, path: str, state: m.FileState | None) -> None:
+    def apply(self, path: str, state: FileState | None) -> None:
         self.query_one(FolderTree).apply(path, state)
 
     @on(Input.Changed, "#filter")

@@ -1,6 +1,6 @@
 """The app's side of the answer API: start the model, stream an answer, conversations.
 
-A thin translation between `engine.answer` (contexts, the `ask --json` document) and the
+A thin translation between `engine.answer` (an `Answer`, its contexts and sources) and the
 app's plain data (`SourceRef`, `AnswerResult`). When no model can answer, the question still
 gets the retrieved passages and a one-line reason, as `docsight ask` does.
 """
@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from engine import Answer, Answerer, Context, Conversations, DocsightError, LiveIndex
+from engine import Answer, Answerer, Context, Conversations, DocsightError, Hit, LiveIndex, Source
 from tui.messages import AnswerResult, ConversationInfo, QuoteRef, SentenceRef, SourceRef
 
 ModelSink = Callable[[str, "bool | None"], None]
 
 
-def ref_from_hit(n: int, hit: Any, cited: bool = False, by: str = "") -> SourceRef:
+def ref_from_hit(n: int, hit: Hit | Context, cited: bool = False, by: str = "") -> SourceRef:
     return SourceRef(
         n=n,
         path=hit.path,
@@ -36,64 +35,51 @@ def ref_from_context(context: Context, by: str = "") -> SourceRef:
     return ref_from_hit(context.n, context, cited=bool(by), by=by)
 
 
-def ref_from_json(entry: dict[str, Any], known: dict[int, Context]) -> SourceRef:
-    """A saved citation; text, heading and score come from the contexts when at hand."""
-    context = known.get(int(entry["n"]))
+def ref_from_source(source: Source, known: dict[int, Context]) -> SourceRef:
+    """A source of an answer; text, heading and score come from its passage when at hand."""
+    context = known.get(source.n)
     return SourceRef(
-        n=int(entry["n"]),
-        path=str(entry["path"]),
-        start_line=entry.get("start_line"),
-        end_line=entry.get("end_line"),
-        page=entry.get("page"),
+        n=source.n,
+        path=source.path,
+        start_line=source.start_line,
+        end_line=source.end_line,
+        page=source.page,
         heading=context.heading if context else "",
         score=context.score if context else None,
         text=context.text if context else "",
-        cited=bool(entry.get("by")),
-        by=str(entry.get("by") or ""),
+        cited=bool(source.by),
+        by=source.by or "",
     )
 
 
-def quote_refs(document: dict[str, Any]) -> list[QuoteRef]:
-    refs = []
-    for entry in document.get("quote") or []:
-        ref = SourceRef(0, str(entry["path"]), entry.get("start_line"), entry.get("end_line"),
-                        entry.get("page"))  # fmt: skip
-        refs.append(QuoteRef(str(entry["text"]), int(entry["n"]), ref.where))
-    return refs
-
-
-def sentence_refs(document: dict[str, Any]) -> list[SentenceRef]:
+def quote_refs(answer: Answer) -> list[QuoteRef]:
     return [
-        SentenceRef(
-            str(entry["text"]),
-            tuple(int(n) for n in entry.get("citations") or []),
-            str(entry.get("by") or "model"),
-            not entry.get("unsupported"),
-            str(entry.get("kind") or "sentence"),
-        )
-        for entry in document.get("sentences") or []
+        QuoteRef(quote.text, context.n, quote.where())
+        for quote, context in zip(answer.quote, answer.quoted, strict=True)
     ]
 
 
-def result_from(question: str, document: dict[str, Any], contexts: list[Context]) -> AnswerResult:
-    known = {context.n: context for context in contexts}
-    relevance = document.get("relevance")
+def result_from(answer: Answer) -> AnswerResult:
+    known = {context.n: context for context in answer.contexts}
     return AnswerResult(
-        question,
-        answer=str(document.get("answer", "")),
-        generated=bool(document.get("generated")),
-        incomplete=bool(document.get("incomplete")),
-        reason=str(document.get("reason") or ""),
-        citations=[ref_from_json(entry, known) for entry in document.get("citations", [])],
-        sources=[ref_from_json(entry, known) for entry in document.get("sources", [])],
-        conversation_id=document.get("conversation_id"),
-        model=str(document.get("model") or ""),
-        quote=quote_refs(document),
-        sentences=sentence_refs(document),
-        declined=bool(document.get("declined")),
-        followup=bool(document.get("followup")),
-        relevance=float(relevance) if relevance is not None else None,
-        indexing=str(document.get("indexing") or ""),
+        answer.question,
+        answer=answer.answer,
+        generated=answer.generated,
+        incomplete=answer.incomplete,
+        reason=answer.reason,
+        citations=[ref_from_source(source, known) for source in answer.citations],
+        sources=[ref_from_source(source, known) for source in answer.sources],
+        conversation_id=answer.conversation_id or None,
+        model=answer.model,
+        quote=quote_refs(answer),
+        sentences=[
+            SentenceRef(s.text, tuple(s.citations), s.by, s.supported, s.kind)
+            for s in answer.sentences
+        ],
+        declined=answer.declined,
+        followup=answer.followup,
+        relevance=answer.relevance,
+        indexing=answer.indexing,
     )
 
 
@@ -147,9 +133,7 @@ class Answers:
     ) -> AnswerResult:
         def quoted(answer: Answer) -> None:
             if on_quote is not None:
-                on_quote(
-                    quote_refs({"quote": answer.quote_json()}), answer.followup, answer.indexing
-                )
+                on_quote(quote_refs(answer), answer.followup, answer.indexing)
 
         result: Answer = self.answerer.ask(
             question,
@@ -167,7 +151,7 @@ class Answers:
             self._on_state(f"{result.model}: ready", True)
         elif result.reason and result.contexts and not result.declined:
             self._on_state(f"unavailable: {result.reason}", False)  # the model failed
-        return result_from(question, result.as_json(), result.contexts)
+        return result_from(result)
 
     def conversations(self) -> list[ConversationInfo]:
         return [
@@ -177,10 +161,7 @@ class Answers:
 
     def conversation(self, conversation_id: str) -> list[AnswerResult]:
         turns = self.saved.turns(conversation_id)
-        return [
-            result_from(turn.question, turn.result, [Context(**p) for p in turn.passages])
-            for turn in turns
-        ]
+        return [result_from(Answer.from_saved(turn)) for turn in turns]
 
     def delete_conversation(self, conversation_id: str) -> None:
         self.saved.delete(conversation_id)

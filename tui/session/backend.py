@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from engine import Embedder, IndexNotOpen, LiveIndex, Settings
+from engine import Embedder, FileState, IndexNotOpen, LiveIndex, Settings
 from tui.messages import (
     AnswerResult,
     ConversationInfo,
-    FileState,
+    IndexView,
     QuoteRef,
     SourceRef,
     SourceText,
@@ -36,10 +36,10 @@ NOT_OPEN = "the index is not open (the status line says why)"
 class Backend(Protocol):
     folder: Path
 
-    def open(self) -> dict[str, Any]: ...
+    def open(self) -> IndexView: ...
     def watch(self, on_event: EventSink) -> tuple[bool, str]: ...
     def sync(self, on_event: EventSink) -> None: ...
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> IndexView: ...
     def file_states(self) -> dict[str, FileState]: ...
     def read_source(self, path: str) -> SourceText: ...
     def start_model(self, on_state: ModelSink) -> None: ...
@@ -93,7 +93,7 @@ class EngineBackend:
             raise IndexNotOpen(NOT_OPEN)
         return self._answers
 
-    def open(self) -> dict[str, Any]:
+    def open(self) -> IndexView:
         with self._life:  # a close() meanwhile waits for the open, then undoes it
             if self._stop.is_set():
                 raise RuntimeError("docsight is closing")
@@ -125,13 +125,13 @@ class EngineBackend:
         """A full sync now, by whoever owns the index."""
         self.engine.request_sync(on_event)
 
-    def status(self) -> dict[str, Any]:
-        """The index status, and `served_by`: the owner's pid while this app is a client."""
-        return {**self.engine.status(), "served_by": self.engine.served_by}
+    def status(self) -> IndexView:
+        """The index status, and the owner's pid while this app is its client."""
+        return IndexView(self.engine.status(), self.engine.served_by)
 
     def file_states(self) -> dict[str, FileState]:
         """path -> state for every file the folder holds (ignored directories end with "/")."""
-        return {state["path"]: FileState(**state) for state in self.engine.file_states()}
+        return {state.path: state for state in self.engine.file_states()}
 
     def read_source(self, path: str) -> SourceText:
         return source_text.read_source(self.folder, path)

@@ -10,13 +10,14 @@ from engine import (
     FileMoved,
     FileRemoved,
     FileSkipped,
+    FileState,
     OwnerChanged,
     SyncFinished,
     SyncProgress,
     SyncStarted,
     WatcherDegraded,
 )
-from tui.messages import FileState, IndexState
+from tui.messages import IndexState
 
 FileChange = tuple[str, FileState | None]  # path, new state (None: gone)
 UNITS = {"export": "steps"}  # "index": files loaded of those to load

@@ -12,8 +12,7 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from engine import clean
-from tui.messages import FileState
+from engine import FileState, clean
 
 OPEN_ALL_UP_TO = 80  # files; a bigger folder opens with its top level only
 STATE_STYLE = {"indexed": "dim", "pending": "bold", "failed": "bold red", "ignored": "dim italic"}
