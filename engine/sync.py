@@ -39,7 +39,7 @@ from engine.units import unit_spans
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 32  # one encoder batch (embedding.batch_size): a cancel waits for at most one
-FIRST_BATCH_CHUNKS = 32  # a few seconds of encoder time: the first files show up fast
+FIRST_BATCH_CHUNKS = 8  # under a second of encoder time: the first files show up fast
 MAX_BATCH_CHUNKS = 512  # then batches double up to this (~15 s of encoder time on 2 cores)
 MAX_BATCH_FILES = 200  # files whose chunks are all cached still commit in bounded steps
 
