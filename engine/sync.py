@@ -6,7 +6,8 @@
 Files to load are indexed in batches, smallest first, each loaded, embedded and committed
 before the next is read: a first index is searchable from its first batch on, `status`
 counts the files still pending, and a crash loses at most the batch in flight (its
-embeddings are cached already). Batches start small, so the first results come within seconds, and grow.
+embeddings are cached already). Batches start small, so the first results come within
+seconds, and grow.
 """
 
 from __future__ import annotations
