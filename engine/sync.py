@@ -3,10 +3,11 @@
     scan -> plan (engine/plan.py: stat first, hash only the doubtful) -> load + chunk
          -> embed cache misses -> write rows (engine/apply.py)
 
-Files to load are indexed in batches, each loaded, embedded and committed before the
-next is read: a first index is searchable from its first batch on, `status` counts the
-files still pending, and a crash loses at most the batch in flight (its embeddings are
-cached already). Batches start small, so the first results come within seconds, and grow.
+Files to load are indexed in batches, smallest first, each loaded, embedded and committed
+before the next is read: a first index is searchable from its first batch on, `status`
+counts the files still pending, and a crash loses at most the batch in flight (its
+embeddings are cached already). Batches start small, so the first results come within
+seconds, and grow.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from engine.units import unit_spans
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 32  # one encoder batch (embedding.batch_size): a cancel waits for at most one
-FIRST_BATCH_CHUNKS = 32  # a few seconds of encoder time: the first files show up fast
+FIRST_BATCH_CHUNKS = 8  # under a second of encoder time: the first files show up fast
 MAX_BATCH_CHUNKS = 512  # then batches double up to this (~15 s of encoder time on 2 cores)
 MAX_BATCH_FILES = 200  # files whose chunks are all cached still commit in bounded steps
 
@@ -125,8 +126,10 @@ class Syncer:
         cancel: threading.Event,
         report: SyncReport,
     ) -> None:
-        """Load, embed and commit `plan.to_load` a batch at a time."""
-        todo = list(plan.to_load)
+        """Load, embed and commit `plan.to_load` a batch at a time, smallest files first:
+        the first batch costs the encoder least, so the first files are searchable soonest
+        (a scan-order first batch can be one manual page of a hundred chunks)."""
+        todo = sorted(plan.to_load, key=lambda file: file.scanned.size)
         limit = FIRST_BATCH_CHUNKS
         tally = Tally(len(plan.to_load))
         while todo:
