@@ -3,6 +3,7 @@ from the same weights (real export, real onnxruntime, real sentence-transformers
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from engine.embed import (
 )
 from engine.errors import ConfigError, DocsightError
 from engine.models import BUNDLED_MODEL_ID, bundled_model_path, choose_backend
-from engine.onnx_export import MODEL_FILE, ensure_exported, export_key
+from engine.onnx_export import DONE_FILE, MODEL_FILE, STEPS, ensure_exported, export_key
 
 # Measured on docsight's own chunks of python3.11-doc (bench/index_throughput.py): int8
 # against fp32, cosine mean 0.992, min 0.98. The tolerance the index relies on to treat
@@ -88,10 +89,11 @@ def test_the_export_is_made_once_and_again_only_when_the_model_changes(tmp_path:
     steps: list[tuple[int, int]] = []
     level, filters = logging.getLogger().level, list(logging.getLogger().filters)
     first = ensure_exported(source, models, lambda done, total, _: steps.append((done, total)))
-    assert steps[0] == (0, 4) and steps[-1] == (4, 4)
+    assert steps[0] == (0, len(STEPS)) and steps[-1] == (len(STEPS), len(STEPS))
     # the exporter hushes the quantizer, not the process's logging (the watcher reads it)
     assert (logging.getLogger().level, logging.getLogger().filters) == (level, filters)
     assert (first / MODEL_FILE).stat().st_size > 10_000_000
+    assert json.loads((first / DONE_FILE).read_text())["fused"]  # MiniLM is a BERT: fused
     steps.clear()
     assert ensure_exported(source, models, lambda d, t, _: steps.append((d, t))) == first
     assert steps == []  # nothing to redo
@@ -103,7 +105,7 @@ def test_the_export_is_made_once_and_again_only_when_the_model_changes(tmp_path:
     config.write_text(text)  # a new model file (same content, new mtime): a new export
     assert export_key(source) != key
     second = ensure_exported(source, models, lambda d, t, _: steps.append((d, t)))
-    assert second != first and steps[-1] == (4, 4)
+    assert second != first and steps[-1] == (len(STEPS), len(STEPS))
     assert not first.exists()  # the export of the old model is gone
     assert [p.name for p in models.iterdir() if not p.name.startswith(".")] == [second.name]
 
