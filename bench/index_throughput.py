@@ -80,21 +80,35 @@ class Mixed:
     def embed_query(self, text: str) -> np.ndarray:
         return self._queries.embed_query(text)
 
+    def embed_with_units(self, texts: Any, spans: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self._documents.embed_with_units(texts, spans)
 
-def retrieval_with(embedder: Any) -> dict[str, Any] | str:
-    """bench/retrieval.py's JSON line with `embedder` in place of the configured one."""
-    try:
-        import retrieval
-    except Exception as error:  # the bench is being rewritten: say so, do not fail
-        return f"bench/retrieval.py did not import: {error}"
-    if not hasattr(retrieval, "make_embedder"):
-        return "bench/retrieval.py does not build its embedder with make_embedder"
-    retrieval.make_embedder = lambda *args, **kwargs: embedder
+
+def retrieval_with(embedder: Embedder) -> dict[str, Any]:
+    """bench/retrieval.py's JSON line with `embedder` in place of the configured one
+    (docs/ and git-doc, without the seed's row: it does not depend on docsight's encoder)."""
+    import retrieval
+
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        retrieval.main()
+        retrieval.main(["--no-seed"], embedder)
     result: dict[str, Any] = json.loads(out.getvalue().strip().splitlines()[-1])
     return {k: v for k, v in result.items() if k not in ("bench", "machine", "model")}
+
+
+def largest_change(runs_by: dict[str, dict[str, Any]]) -> float:
+    """The largest move of hit@5 or MRR, any corpus, any configuration, between the torch
+    run and each other run (the target: within 0.01)."""
+    torch_run, moves = runs_by["torch"], [0.0]
+    for name, other in runs_by.items():
+        for corpus, rows in torch_run.items():
+            if not isinstance(rows, dict) or name == "torch":
+                continue
+            for config, row in rows.items():
+                if isinstance(row, dict) and "mrr" in row:
+                    for key in ("hit_at_5", "mrr"):
+                        moves.append(abs(row[key] - other[corpus][config][key]))
+    return round(max(moves), 3)
 
 
 def main() -> None:
@@ -139,13 +153,15 @@ def main() -> None:
     result["cosine_mean"] = round(float(cosine.mean()), 4)
     result["cosine_min"] = round(float(cosine.min()), 4)
     if not args.no_retrieval:
-        result["retrieval"] = {
+        runs_by = {
             "torch": retrieval_with(embedders["torch"]),
             "onnx": retrieval_with(embedders["onnx"]),
             "torch_index_onnx_queries": retrieval_with(
                 Mixed(embedders["torch"], embedders["onnx"])
             ),
         }
+        result["retrieval"] = runs_by
+        result["retrieval_largest_change"] = largest_change(runs_by)
     result["load_average"] = f"{load_before} -> {load_average()}"
     emit(result)
 

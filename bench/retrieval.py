@@ -35,6 +35,7 @@ from common import emit
 from corpora import corpus_folder, questions, relevant
 
 from engine.config import Settings
+from engine.embed import Embedder
 from engine.engine import Engine
 from engine.errors import RebuildNeeded
 from engine.evaluate import scores
@@ -115,7 +116,9 @@ def seed_row(
     return row
 
 
-def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+def run_corpus(
+    name: str, args: argparse.Namespace, root: Path, embedder: Embedder | None = None
+) -> dict[str, Any]:
     folder = corpus_folder(name, root / "corpora")
     items = questions(name, args.split)
     data = root / "data"
@@ -129,9 +132,9 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any
     if args.analyzer:
         settings = replace(settings, index=replace(settings.index, bm25_analyzer=args.analyzer))
     try:
-        engine = Engine(folder, settings, data)
+        engine = Engine(folder, settings, data, embedder=embedder)
     except RebuildNeeded:  # a kept --data dir from before a chunker change
-        engine = Engine(folder, settings, data, rebuild=True)
+        engine = Engine(folder, settings, data, rebuild=True, embedder=embedder)
     with engine:
         started_wall, started_cpu = time.perf_counter(), time.process_time()
         report = engine.sync()
@@ -155,7 +158,9 @@ def run_corpus(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None, embedder: Embedder | None = None) -> None:
+    """`embedder`: another bench's encoder in place of the configured one
+    (bench/index_throughput.py runs this with each backend)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", action="append", choices=["docs", "git"])
     parser.add_argument("--split", default="all", choices=["dev", "test", "all"])
@@ -167,12 +172,12 @@ def main() -> None:
     parser.add_argument("--no-seed", action="store_true", help="leave out the seed's row")
     parser.add_argument("--remote", default="", help="a /v1/rerank server to compare")
     parser.add_argument("--remote-model", default="")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     result: dict[str, Any] = {"bench": "retrieval", "split": args.split}
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp)
         for name in args.corpus or ["docs", "git"]:
-            result[name] = run_corpus(name, args, root)
+            result[name] = run_corpus(name, args, root, embedder)
     emit(result)
 
 
