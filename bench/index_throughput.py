@@ -4,8 +4,8 @@ documents of mixed lengths (python3.11-doc and git-doc from Debian), in one run.
 For each backend: the whole pipeline (scan, load, chunk, embed, Milvus, catalog) on a
 fresh index, then one bare, length-sorted encoder pass over the same chunk texts; chunks
 per CPU-second of both, and the pipeline's share of its encoder. Then the mean cosine
-between the two backends' vectors, and the retrieval bench (bench/retrieval.py, whatever
-version it is) run with each backend, and with an fp32 index queried by int8 (what an
+between the two backends' vectors, and the retrieval bench (bench/retrieval.py, its encoder
+handed in) run with each backend, and with an fp32 index queried by int8 (what an
 index built on one backend and searched on the other sees). Prints one JSON line.
 """
 
@@ -99,16 +99,18 @@ def retrieval_with(embedder: Embedder) -> dict[str, Any]:
 def largest_change(runs_by: dict[str, dict[str, Any]]) -> float:
     """The largest move of hit@5 or MRR, any corpus, any configuration, between the torch
     run and each other run (the target: within 0.01)."""
-    torch_run, moves = runs_by["torch"], [0.0]
-    for name, other in runs_by.items():
-        for corpus, rows in torch_run.items():
-            if not isinstance(rows, dict) or name == "torch":
-                continue
-            for config, row in rows.items():
-                if isinstance(row, dict) and "mrr" in row:
-                    for key in ("hit_at_5", "mrr"):
-                        moves.append(abs(row[key] - other[corpus][config][key]))
-    return round(max(moves), 3)
+    torch_run = runs_by["torch"]
+    moves = [
+        abs(row[key] - other[corpus][config][key])
+        for name, other in runs_by.items()
+        if name != "torch"
+        for corpus, rows in torch_run.items()
+        if isinstance(rows, dict)
+        for config, row in rows.items()
+        if isinstance(row, dict) and "mrr" in row
+        for key in ("hit_at_5", "mrr")
+    ]
+    return round(max(moves, default=0.0), 3)
 
 
 def main() -> None:
