@@ -37,7 +37,7 @@ from engine.types import Chunk, LoadedDocument, SourceLine
 if TYPE_CHECKING:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 MIN_PIECE = 0.25  # cuts leaving a piece shorter than this x size are the last resort
 LEAD_SLACK = 0.25  # heading lines up to this x size join the text under them
 KEY_CHARS = 64  # opening characters of a unit that rank it as a cut point
@@ -123,8 +123,9 @@ def _blocks(lines: list[SourceLine], structured: bool) -> list[Block]:
                 blocks.append(Block(start, index + 1))
                 start, fence = -1, ""
             continue
-        opener = FENCE.match(line.text) if structured else None
-        heading = HEADING.match(line.text) if structured else None
+        markup = structured and not line.literal
+        opener = FENCE.match(line.text) if markup else None
+        heading = HEADING.match(line.text) if markup else None
         if start >= 0 and (opener or heading or not line.text.strip()):
             blocks.append(Block(start, index))
             start = -1

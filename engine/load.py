@@ -17,6 +17,7 @@ import codecs
 import os
 import re
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 from engine.errors import LoadFailed, LoadSkipped
@@ -124,7 +125,7 @@ def _readable(lines: list[SourceLine]) -> list[SourceLine]:
         text = DATA_URI.sub(r"\1...", line.text) if "base64," in line.text else line.text
         if len(text) > MAX_LINE_CHARS:
             raise LoadSkipped(f"a line of {len(text):,} characters (minified or generated content)")
-        kept.append(line if text is line.text else SourceLine(text, line.line, line.page))
+        kept.append(line if text is line.text else replace(line, text=text))
     return kept
 
 
@@ -142,7 +143,8 @@ def pdf_lines(path: Path) -> list[SourceLine]:
         lines: list[SourceLine] = []
         for number, page in enumerate(reader.pages, 1):
             text = normalise_newlines(page.extract_text() or "")
-            lines.extend(SourceLine(t, None, number) for t in text.split("\n"))
+            # a PDF has no markdown: a line opening with "#" is text (a comment, "#3")
+            lines.extend(SourceLine(t, None, number, literal=True) for t in text.split("\n"))
             lines.append(SourceLine("", None, number))
         return lines
     except (PyPdfError, ValueError, KeyError, TypeError) as error:

@@ -51,6 +51,9 @@ class SourceLine:
     line: int | None
     page: int | None = None
     term: bool = False  # the name of a definition-list entry (an option, a setting)
+    # prose that only looks like markdown (an HTML line starting "# are ignored" after a
+    # wrapped <code>#</code>): the chunker reads it as text, never as a heading or a fence
+    literal: bool = False
 
 
 @dataclass

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.chunk import chunk_document
 from engine.errors import LoadFailed, LoadSkipped
 from engine.kinds import kind_of
 from engine.load import load, read_text
@@ -187,6 +188,39 @@ def test_html_reference_entries_tables_and_preformatted_text(tmp_path: Path) -> 
     assert texts[fence - 1] == texts[fence + 2] == "```"
     # a table row is one line, even with a paragraph inside a cell
     assert "| key | default |" in texts and "| gc.auto | 6700 |" in texts
+
+
+WRAPPED_HASH = """<html><body><h1>git-config(1)</h1><h2>blame</h2><dl>
+<dt class="hdlist1">blame.ignoreRevsFile</dt>
+<dd><p>
+        Whitespace and comments beginning with
+        <code>#</code> are ignored.  This option may be repeated multiple times.  Empty
+        file names will reset the list.
+</p></dd>
+<dt class="hdlist1">blame.markIgnoredLines</dt>
+<dd><p>Mark lines.</p></dd></dl>
+<p><code>```</code> opens a fenced block in markdown.</p>
+<h2>branch</h2><p>Branch settings.</p>
+</body></html>
+"""
+
+
+def test_html_text_that_looks_like_markdown_is_no_heading_or_fence(tmp_path: Path) -> None:
+    # git-config.html wraps "<code>#</code> are ignored" onto a line of its own: read as
+    # a heading, it became the heading path of every later entry (388 chunks of git-doc)
+    (tmp_path / "git-config.html").write_text(WRAPPED_HASH)
+    doc = load(tmp_path, ScannedFile("git-config.html", len(WRAPPED_HASH), 0, "html"))
+    literal = [line.text for line in doc.lines if line.literal]
+    assert literal == [
+        "# are ignored. This option may be repeated multiple times. Empty",
+        "``` opens a fenced block in markdown.",
+    ]
+    headings = {chunk.heading for chunk in chunk_document(doc, size=120)}
+    assert headings == {
+        "git-config(1) > blame > blame.ignoreRevsFile",
+        "git-config(1) > blame > blame.markIgnoredLines",
+        "git-config(1) > branch",
+    }
 
 
 def test_one_bad_byte_keeps_the_file_as_text(tmp_path: Path) -> None:
