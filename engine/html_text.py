@@ -45,7 +45,6 @@ class _Extractor(HTMLParser):
         self._stack: list[str] = []
         self._glue = False  # a term (<dt>) just ended: its description continues the block
         self._line_term = False  # the open line is (part of) a term
-        self._line_heading = False  # the open line is a heading's
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in VOID:
@@ -127,7 +126,6 @@ class _Extractor(HTMLParser):
             self._line_no = line_no
         if self._heading and not self._line_text:
             text = "#" * self._heading + " " + text
-            self._line_heading = True
         self._line_text += text
         self._glue = False
         self._line_term = self._line_term or "dt" in self._stack
@@ -135,11 +133,11 @@ class _Extractor(HTMLParser):
     def _end_line(self, keep_empty: bool = False) -> None:
         text = self._line_text.rstrip()
         if (text.strip() or keep_empty) and self._line_no is not None:
-            literal = not self._pre and not self._line_heading and bool(MARKUP.match(text))
+            # the open line is a heading's while its element is open (every line of it)
+            literal = not self._pre and not self._heading and bool(MARKUP.match(text))
             line = SourceLine(text, self._line_no, term=self._line_term, literal=literal)
             self.lines.append(line)
         self._line_text, self._line_no, self._line_term = "", None, False
-        self._line_heading = False
 
     def _in_cell(self) -> bool:
         return "td" in self._stack or "th" in self._stack
