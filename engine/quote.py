@@ -2,12 +2,13 @@
 each cited to the exact lines on disk.
 
 The units (engine/units.py) of the best passages are scored against the question: their
-cosine with it (from the search's unit scores, pooled at index time), the share of the
-question's content words they hold, and the names it mentions that they contain, plus the
-passage's own relevance. The best unit is the quote; its neighbour joins it when the best
-is only a name or a fragment (a definition term, a heading-like line), or when it is nearly
-as good and continues the same paragraph; and the best unit of another passage joins it
-when it is nearly as good. With no model at all, the quote is the answer.
+cosine with it (from the search's unit scores, pooled at index time) plus the passage's own
+relevance, with a small bonus where the unit holds the kind of thing the question asks for
+(a figure or default for "how many", "what is the default"; a name such as `--option`,
+`core.editor` or `ctrl+q` for "which option"). The best unit is the quote; the units that
+follow it in the same paragraph join it up to MAX_QUOTE_CHARS (a fact is often stated in the
+sentence after the one that matches the question's words); and the best unit of another
+passage joins it when it is nearly as good. With no model at all, the quote is the answer.
 """
 
 from __future__ import annotations
@@ -21,20 +22,36 @@ from typing import Any
 from engine.errors import LoadFailed, LoadSkipped
 from engine.kinds import kind_of
 from engine.load import load
-from engine.rerank import content_words, identifiers
 from engine.results import source_ref
 from engine.types import Hit, ScannedFile
 from engine.units import Unit, split_units, unit_text
 
 PASSAGES = 3  # the quote comes from the best few passages only
-SHORT_UNIT = 60  # a best unit this short takes its neighbour along
-NEAR = 0.05  # a neighbour this close to the best unit's score joins it
+SHORT_UNIT = 60  # a quote this short that ends no sentence goes on past its paragraph
+SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s*$")
 MAX_QUOTE_CHARS = 400
 # The best unit of another passage joins the quote when it scores this close to the best
 # (bench/quote_quality.py: with 0.15, the quote states the answer for 0.63 of the docs
 # questions and 0.38 of git's, against 0.51 and 0.28 with one passage's units alone).
 SECOND_NEAR = 0.15
-NAME_PARTS = re.compile(r"[._-]")
+# Weights of a unit's score (bench/quote_quality.py, dev split): the share of the question's
+# words a unit holds, once weighted 0.4, and of the names it mentions, 0.3, made the quote
+# worse: they favour the sentence that repeats the question over the one that answers it.
+PASSAGE_WEIGHT = 0.5
+FIGURE_BONUS = 0.15
+NAME_BONUS = 0.05
+ASKS_FIGURE = re.compile(
+    r"\b(how (many|much|long|often|big|large|old|far)|default|minimum|maximum|fewest|most"
+    r"|limit|size|number)\b",
+    re.IGNORECASE,
+)
+FIGURE = re.compile(r"\d|\bdefault", re.IGNORECASE)
+ASKS_NAME = re.compile(
+    r"\b(which|what) (\w+ )?(option|setting|variable|command|flag|hook|tool|key|keys|style"
+    r"|format|file)s?\b",
+    re.IGNORECASE,
+)
+NAME = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]+|\b[A-Za-z]+[._][A-Za-z0-9_.]+\b|`[^`]+`|\bctrl\+\w")
 
 
 @dataclass(frozen=True)
@@ -81,12 +98,12 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
     `_with_neighbour`), then the best unit of another passage when it scores nearly as
     well (a fact is often stated where the question's words are not)."""
     scored: dict[int, list[tuple[Unit, float]]] = {}
-    words, names = content_words(question), identifiers(question)
+    wants = (bool(ASKS_FIGURE.search(question)), bool(ASKS_NAME.search(question)))
     for index, hit in enumerate(list(hits)[:PASSAGES]):
         units = split_units(hit.text)
         scores = list(hit.unit_scores) + [0.0] * (len(units) - len(hit.unit_scores))
         scored[index] = [
-            (unit, _score(hit, unit, cosine, words, names))
+            (unit, _score(hit, unit, cosine, wants))
             for unit, cosine in zip(units, scores, strict=False)
         ]
     best = _best_unit(scored, exclude=None)
@@ -95,12 +112,12 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
     top, index, position = best
     chosen = _with_neighbour(scored[index], position, hits[index].text)
     lines = source_lines(folder, hits[index])
-    quotes = [_quote(hits[index], index, unit, score, lines) for unit, score in chosen]
+    quotes = [_quote(hits[index], index, run, lines) for run in _runs(chosen)]
     second = _best_unit(scored, exclude=index)
     if second is not None and second[0] >= top - SECOND_NEAR:
         _, other, place = second
-        unit, score = scored[other][place]
-        quotes.append(_quote(hits[other], other, unit, score, source_lines(folder, hits[other])))
+        run = [scored[other][place]]
+        quotes.append(_quote(hits[other], other, run, source_lines(folder, hits[other])))
     return quotes
 
 
@@ -118,44 +135,63 @@ def _best_unit(
     return best
 
 
-def _words(text: str) -> set[str]:
-    """Content words, with the parts of a compound name too (`chunk_size`: chunk, size)."""
-    held = content_words(text)
-    return held | {part for word in held for part in NAME_PARTS.split(word) if part}
-
-
-def _score(hit: Hit, unit: Unit, cosine: float, words: set[str], names: list[str]) -> float:
+def _score(hit: Hit, unit: Unit, cosine: float, wants: tuple[bool, bool]) -> float:
+    """The unit's cosine with the question and its passage's relevance, plus the bonus
+    for holding a figure or a name where the question asks for one."""
     text = unit_text(hit.text, unit)
-    held = _words(text)
-    word_share = len(words & held) / len(words) if words else 0.0
-    lowered = text.lower()
-    name_share = sum(name in lowered for name in names) / len(names) if names else 0.0
-    return cosine + 0.5 * hit.score + 0.4 * word_share + 0.3 * name_share
+    wants_figure, wants_name = wants
+    score = cosine + PASSAGE_WEIGHT * hit.score
+    if wants_figure and FIGURE.search(text):
+        score += FIGURE_BONUS
+    if wants_name and NAME.search(text):
+        score += NAME_BONUS
+    return score
 
 
 def _with_neighbour(
     rows: list[tuple[Unit, float]], position: int, text: str
 ) -> list[tuple[Unit, float]]:
-    unit, score = rows[position]
+    """The best unit and the units after it that go on with its paragraph (the next line,
+    no heading), up to MAX_QUOTE_CHARS in all; past the paragraph's end only while the quote
+    is a name or a fragment (short, no sentence's end: a term, "Default:")."""
     chosen = [rows[position]]
-    following = rows[position + 1] if position + 1 < len(rows) else None
-    if following is None or following[0].kind == "heading":
-        return chosen
-    short = len(unit_text(text, unit)) < SHORT_UNIT
-    continues = following[0].first - unit.last <= 1 and following[1] >= score - NEAR
-    combined = len(unit_text(text, unit)) + len(unit_text(text, following[0]))
-    if (short or continues) and combined <= MAX_QUOTE_CHARS:
-        chosen.append(following)
+    length = len(unit_text(text, rows[position][0]))
+    for row in rows[position + 1 :]:
+        unit, previous = row[0], chosen[-1][0]
+        size = len(unit_text(text, unit))
+        if unit.kind == "heading" or length + size > MAX_QUOTE_CHARS:
+            break
+        fragment = length < SHORT_UNIT and not SENTENCE_END.search(unit_text(text, previous))
+        if unit.first - previous.last > 1 and not fragment:
+            break
+        chosen.append(row)
+        length += size
     return chosen
 
 
-def _quote(hit: Hit, index: int, unit: Unit, score: float, lines: list[int | None]) -> Quote:
-    first = lines[unit.first] if unit.first < len(lines) else hit.start_line
-    last = lines[unit.last] if unit.last < len(lines) else hit.end_line
-    numbers = [n for n in lines[unit.first : unit.last + 1] if n is not None]
+def _runs(chosen: list[tuple[Unit, float]]) -> list[list[tuple[Unit, float]]]:
+    """The chosen units as the quotes they make: the sentences of one paragraph read as one
+    quote; a list item, a table row or a line of code stays a quote of its own."""
+    runs: list[list[tuple[Unit, float]]] = []
+    for row in chosen:
+        if runs and row[0].kind == "sentence" and runs[-1][-1][0].kind == "sentence":
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return runs
+
+
+def _quote(hit: Hit, index: int, run: list[tuple[Unit, float]], lines: list[int | None]) -> Quote:
+    """One quote of `run`'s units, scored as its best, on the lines on disk they span."""
+    head, tail = run[0][0], run[-1][0]
+    first = lines[head.first] if head.first < len(lines) else hit.start_line
+    last = lines[tail.last] if tail.last < len(lines) else hit.end_line
+    numbers = [n for n in lines[head.first : tail.last + 1] if n is not None]
     if numbers:  # HTML text can come from source lines out of order
         first, last = min(numbers), max(numbers)
-    return Quote(unit_text(hit.text, unit), hit.path, first, last, hit.page, round(score, 4), index)
+    text = " ".join(unit_text(hit.text, unit) for unit, _ in run)
+    score = max(score for _, score in run)
+    return Quote(text, hit.path, first, last, hit.page, round(score, 4), index)
 
 
 def source_lines(folder: Path | None, hit: Hit) -> list[int | None]:

@@ -70,9 +70,12 @@ def test_the_quote_is_the_sentence_that_answers_at_its_exact_line(
     result = answerer.ask("how many times does the client retry a server?")
     answerer.close()
     assert not result.generated  # no model: the quote is the answer
-    [quote] = result.quote_json()
-    assert quote["path"] == "client.md" and quote["start_line"] == quote["end_line"] == 7
-    assert quote["text"] == "The client retries 100 times before it gives up on a server."
+    [quote] = result.quote_json()  # the sentence that answers, and the rest of its paragraph
+    assert (quote["path"], quote["start_line"], quote["end_line"]) == ("client.md", 7, 8)
+    assert quote["text"] == (
+        "The client retries 100 times before it gives up on a server."
+        " Each retry waits 30 seconds longer than the one before."
+    )
     assert result.answer == f"> {quote['text']} [{quote['n']}]"
     assert {"n": quote["n"], "by": "quote"}.items() <= result.citations[0].as_json().items()
 
@@ -217,3 +220,44 @@ def test_a_nearly_as_good_sentence_of_another_passage_joins_the_quote() -> None:
     ]
     alone = choose_quote("how big is the cache by default?", [size, garden], None)
     assert [q.path for q in alone] == ["b.md"], "a far weaker passage stays out"
+
+
+def test_a_question_for_a_figure_or_a_name_quotes_the_unit_that_holds_one() -> None:
+    limits = Hit(
+        "a.md",
+        1,
+        4,
+        None,
+        "",
+        0.5,
+        "The client retries when a server fails.\nIt retries 5 times at most.\n\nLogs go to stderr.",
+        (0.5, 0.42, 0.3),
+    )
+    [quote] = choose_quote("how many times does the client retry?", [limits], None)
+    assert (quote.text, quote.start_line, quote.end_line) == ("It retries 5 times at most.", 2, 2)
+    colours = Hit(
+        "b.md",
+        1,
+        3,
+        None,
+        "",
+        0.5,
+        "Pass `--no-color` for that.\n\nColours can be turned off.",
+        (0.47, 0.5),
+    )
+    [quote] = choose_quote("which option turns colours off?", [colours], None)
+    assert quote.text == "Pass `--no-color` for that."
+    [quote] = choose_quote("can colours be turned off?", [colours], None)
+    assert quote.text == "Colours can be turned off.", "no name asked for, no bonus"
+
+
+def test_the_quote_goes_on_to_the_end_of_its_paragraph_within_the_limit() -> None:
+    long_sentence = "It is " + "very " * 80 + "long."
+    text = f"# Cache\nThe cache holds 4 MB.\nIt is cleared at restart.\n{long_sentence}\n## Next"
+    hit = Hit("c.md", 10, 14, None, "", 0.5, text, (0.1, 0.6, 0.3, 0.2, 0.1))
+    [quote] = choose_quote("how big is the cache?", [hit], None)
+    assert quote.text == "The cache holds 4 MB. It is cleared at restart."
+    assert (quote.start_line, quote.end_line) == (11, 12)
+    term = Hit("d.md", 1, 3, None, "", 0.5, "core.editor\n\nThe editor Git opens.", (0.6, 0.5))
+    [quote] = choose_quote("which setting picks the editor?", [term], None)
+    assert quote.text == "core.editor The editor Git opens.", "a bare term takes what follows"
