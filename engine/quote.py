@@ -31,8 +31,8 @@ SHORT_UNIT = 60  # a quote this short that ends no sentence goes on past its par
 SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s*$")
 MAX_QUOTE_CHARS = 400
 # The best unit of another passage joins the quote when it scores this close to the best
-# (bench/quote_quality.py: with 0.15, the quote states the answer for 0.63 of the docs
-# questions and 0.38 of git's, against 0.51 and 0.28 with one passage's units alone).
+# (bench/quote_quality.py: with 0.15, the quote states the answer for 0.72 of the docs
+# questions and 0.53 of git's, against 0.60 and 0.35 with one passage's units alone).
 SECOND_NEAR = 0.15
 # Weights of a unit's score (bench/quote_quality.py, dev split): the share of the question's
 # words a unit holds, once weighted 0.4, and of the names it mentions, 0.3, made the quote
@@ -106,14 +106,15 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
             (unit, _score(hit, unit, cosine, wants))
             for unit, cosine in zip(units, scores, strict=False)
         ]
-    best = _best_unit(scored, exclude=None)
+    texts = {index: hits[index].text for index in scored}
+    best = _best_unit(scored, texts, exclude=None, said="")
     if best is None:
         return []
     top, index, position = best
     chosen = _with_neighbour(scored[index], position, hits[index].text)
     lines = source_lines(folder, hits[index])
     quotes = [_quote(hits[index], index, run, lines) for run in _runs(chosen)]
-    second = _best_unit(scored, exclude=index)
+    second = _best_unit(scored, texts, exclude=index, said=" ".join(q.text for q in quotes))
     if second is not None and second[0] >= top - SECOND_NEAR:
         _, other, place = second
         run = [scored[other][place]]
@@ -122,15 +123,21 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
 
 
 def _best_unit(
-    scored: dict[int, list[tuple[Unit, float]]], exclude: int | None
+    scored: dict[int, list[tuple[Unit, float]]],
+    texts: Mapping[int, str],
+    exclude: int | None,
+    said: str,
 ) -> tuple[float, int, int] | None:
-    """(score, passage, unit) of the best unit that is not a heading, outside `exclude`."""
+    """(score, passage, unit) of the best unit that is not a heading, outside passage
+    `exclude`, and not already `said` (manual pages repeat sentences word for word)."""
     best: tuple[float, int, int] | None = None
     for index, rows in scored.items():
         if index == exclude:
             continue
         for position, (unit, score) in enumerate(rows):
-            if unit.kind != "heading" and (best is None or score > best[0]):
+            if unit.kind == "heading" or (best is not None and score <= best[0]):
+                continue
+            if not said or unit_text(texts[index], unit) not in said:
                 best = (score, index, position)
     return best
 

@@ -261,3 +261,11 @@ def test_the_quote_goes_on_to_the_end_of_its_paragraph_within_the_limit() -> Non
     term = Hit("d.md", 1, 3, None, "", 0.5, "core.editor\n\nThe editor Git opens.", (0.6, 0.5))
     [quote] = choose_quote("which setting picks the editor?", [term], None)
     assert quote.text == "core.editor The editor Git opens.", "a bare term takes what follows"
+
+
+def test_a_sentence_already_quoted_is_not_quoted_again_from_another_passage() -> None:
+    see = "See the cache page."
+    first = Hit("a.1.html", 3, 3, None, "", 0.6, f"{see}\nThe cache holds 4 MB.", (0.6, 0.3))
+    again = Hit("b.1.html", 5, 5, None, "", 0.6, f"{see}\nIt is cleared daily.", (0.6, 0.5))
+    quote = choose_quote("what is the cache?", [first, again], None)
+    assert [q.text for q in quote] == [f"{see} The cache holds 4 MB.", "It is cleared daily."]
