@@ -160,8 +160,9 @@ def _with_neighbour(
     rows: list[tuple[Unit, float]], position: int, text: str
 ) -> list[tuple[Unit, float]]:
     """The best unit and the units after it that go on with its paragraph (the next line,
-    no heading), up to MAX_QUOTE_CHARS in all; past the paragraph's end only while the quote
-    is a name or a fragment (short, no sentence's end: a term, "Default:")."""
+    no heading), up to MAX_QUOTE_CHARS in all. Past the paragraph's end, and into or along
+    code (quoted a line at a time), only while the quote is a name or a fragment (short, no
+    sentence's end: a term, "Default:")."""
     chosen = [rows[position]]
     length = len(unit_text(text, rows[position][0]))
     for row in rows[position + 1 :]:
@@ -170,7 +171,8 @@ def _with_neighbour(
         if unit.kind == "heading" or length + size > MAX_QUOTE_CHARS:
             break
         fragment = length < SHORT_UNIT and not SENTENCE_END.search(unit_text(text, previous))
-        if unit.first - previous.last > 1 and not fragment:
+        apart = unit.first - previous.last > 1 or "code" in (unit.kind, rows[position][0].kind)
+        if apart and not fragment:
             break
         chosen.append(row)
         length += size

@@ -269,3 +269,11 @@ def test_a_sentence_already_quoted_is_not_quoted_again_from_another_passage() ->
     again = Hit("b.1.html", 5, 5, None, "", 0.6, f"{see}\nIt is cleared daily.", (0.6, 0.5))
     quote = choose_quote("what is the cache?", [first, again], None)
     assert [q.text for q in quote] == [f"{see} The cache holds 4 MB.", "It is cleared daily."]
+
+
+def test_code_is_quoted_a_line_at_a_time() -> None:
+    command = "git config --global merge.conflictStyle diff3 # show the common ancestor"
+    text = f"```\n{command}\ngit merge topic\n```\nThen resolve."
+    hit = Hit("e.md", 1, 5, None, "", 0.5, text, (0.6, 0.3, 0.2))
+    [quote] = choose_quote("how do I see the common ancestor in conflicts?", [hit], None)
+    assert (quote.text, quote.start_line) == (command, 2)
