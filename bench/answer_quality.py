@@ -45,7 +45,7 @@ from engine.quote import Quote
 from engine.results import Source
 from engine.types import ScannedFile
 
-FIGURE = re.compile(r"\b\d+(?:\.\d+)?\b")
+FIGURE = re.compile(r"\b\d{1,3}(?:,\d{3})+\b|\b\d+(?:\.\d+)?\b")  # 2,000 is 2000
 
 
 class Lines:
@@ -101,8 +101,9 @@ def unmarked_figures(result: Answer) -> list[dict[str, str]]:
         if not sentence.supported or not sentence.citations:
             continue
         cited = " ".join(texts.get(n, "") for n in sentence.citations)
-        present = set(FIGURE.findall(cited))
+        present = {figure.replace(",", "") for figure in FIGURE.findall(cited)}
         for figure in FIGURE.findall(sentence.text):
+            figure = figure.replace(",", "")
             if figure not in present:
                 missing.append({"figure": figure, "sentence": sentence.text})
     return missing
