@@ -187,6 +187,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "median_s_to_first_token": _median(times["first_token"]),
         "median_s_to_end": _median(times["end"]),
         "misses": [row["id"] for row in rows if not row["correct"]],
+        "wrong_citations": [row["id"] for row in rows if row["wrong_citation"]],
     }
 
 
