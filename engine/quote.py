@@ -32,7 +32,7 @@ SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s*$")
 MAX_QUOTE_CHARS = 400
 # The best unit of another passage joins the quote when it scores this close to the best
 # (bench/quote_quality.py: with 0.15, the quote states the answer for 0.72 of the docs
-# questions and 0.53 of git's, against 0.60 and 0.35 with one passage's units alone).
+# questions and 0.58 of git's, against 0.61 and 0.35 with one passage's units alone).
 SECOND_NEAR = 0.15
 # Weights of a unit's score, set with bench/quote_quality.py (both splits looked at: the
 # test split no longer holds out these): the share of the question's words a unit holds,
@@ -46,18 +46,19 @@ ASKS_FIGURE = re.compile(
     r"|limit|size|number)\b",
     re.IGNORECASE,
 )
-FIGURE = re.compile(r"\d|\bdefault", re.IGNORECASE)
+FIGURE = re.compile(r"(?<![\w.-])\d|\bdefault", re.IGNORECASE)  # not sha256, utf-8, x86_64
 ASKS_NAME = re.compile(
-    r"\b(which|what) (\w+ )?(option|setting|variable|command|flag|hook|tool|key|keys|style"
+    r"\b(which|what) (\w+ )?(option|setting|variable|command|flag|hook|tool|key|style"
     r"|format|file)s?\b",
     re.IGNORECASE,
 )
-NAME = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]+|\b[A-Za-z]+[._][A-Za-z0-9_.]+\b|`[^`]+`|\bctrl\+\w")
+# --option, core.editor, max_file_mb, `code`, ctrl+q; not e.g., i.e. or U.S.
+NAME = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]+|\b[A-Za-z]\w+[._]\w{2,}|`[^`]+`|\b(?i:ctrl)\+\w")
 
 
 @dataclass(frozen=True)
 class Quote:
-    """One quoted unit and where it is on disk."""
+    """One quote (a unit, or the sentences of one paragraph) and where it is on disk."""
 
     text: str
     path: str
@@ -95,7 +96,7 @@ class Quote:
 
 
 def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> list[Quote]:
-    """The units that answer `question`: the best one (with its neighbour, see
+    """The units that answer `question`: the best one with the rest of its paragraph (see
     `_with_neighbour`), then the best unit of another passage when it scores nearly as
     well (a fact is often stated where the question's words are not)."""
     scored: dict[int, list[tuple[Unit, float]]] = {}
@@ -108,14 +109,15 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
             for unit, cosine in zip(units, scores, strict=False)
         ]
     texts = {index: hits[index].text for index in scored}
-    best = _best_unit(scored, texts, exclude=None, said="")
+    best = _best_unit(scored, texts, exclude=None, said=set())
     if best is None:
         return []
     top, index, position = best
     chosen = _with_neighbour(scored[index], position, hits[index].text)
     lines = source_lines(folder, hits[index])
     quotes = [_quote(hits[index], index, run, lines) for run in _runs(chosen)]
-    second = _best_unit(scored, texts, exclude=index, said=" ".join(q.text for q in quotes))
+    said = {unit_text(texts[index], unit) for unit, _ in chosen}
+    second = _best_unit(scored, texts, exclude=index, said=said)
     if second is not None and second[0] >= top - SECOND_NEAR:
         _, other, place = second
         run = [scored[other][place]]
@@ -127,7 +129,7 @@ def _best_unit(
     scored: dict[int, list[tuple[Unit, float]]],
     texts: Mapping[int, str],
     exclude: int | None,
-    said: str,
+    said: set[str],
 ) -> tuple[float, int, int] | None:
     """(score, passage, unit) of the best unit that is not a heading, outside passage
     `exclude`, and not already `said` (manual pages repeat sentences word for word)."""
@@ -138,7 +140,7 @@ def _best_unit(
         for position, (unit, score) in enumerate(rows):
             if unit.kind == "heading" or (best is not None and score <= best[0]):
                 continue
-            if not said or unit_text(texts[index], unit) not in said:
+            if unit_text(texts[index], unit) not in said:
                 best = (score, index, position)
     return best
 
@@ -167,11 +169,11 @@ def _with_neighbour(
     length = len(unit_text(text, rows[position][0]))
     for row in rows[position + 1 :]:
         unit, previous = row[0], chosen[-1][0]
-        size = len(unit_text(text, unit))
+        size = len(unit_text(text, unit)) + 1  # and the space that joins it
         if unit.kind == "heading" or length + size > MAX_QUOTE_CHARS:
             break
         fragment = length < SHORT_UNIT and not SENTENCE_END.search(unit_text(text, previous))
-        apart = unit.first - previous.last > 1 or "code" in (unit.kind, rows[position][0].kind)
+        apart = unit.first - previous.last > 1 or "code" in (unit.kind, previous.kind)
         if apart and not fragment:
             break
         chosen.append(row)
@@ -180,8 +182,9 @@ def _with_neighbour(
 
 
 def _runs(chosen: list[tuple[Unit, float]]) -> list[list[tuple[Unit, float]]]:
-    """The chosen units as the quotes they make: the sentences of one paragraph read as one
-    quote; a list item, a table row or a line of code stays a quote of its own."""
+    """The chosen units as the quotes they make: neighbouring sentences (one paragraph's, or
+    a term's and the sentence after it) read as one quote; a list item, a table row or a
+    line of code stays a quote of its own."""
     runs: list[list[tuple[Unit, float]]] = []
     for row in chosen:
         if runs and row[0].kind == "sentence" and runs[-1][-1][0].kind == "sentence":

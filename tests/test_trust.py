@@ -223,44 +223,40 @@ def test_a_nearly_as_good_sentence_of_another_passage_joins_the_quote() -> None:
 
 
 def test_a_question_for_a_figure_or_a_name_quotes_the_unit_that_holds_one() -> None:
-    limits = Hit(
-        "a.md",
-        1,
-        4,
-        None,
-        "",
-        0.5,
-        "The client retries when a server fails.\nIt retries 5 times at most.\n\nLogs go to stderr.",
-        (0.5, 0.42, 0.3),
-    )
+    text = "The client retries when a server fails.\nIt retries 5 times at most.\n\nLogs: stderr."
+    limits = Hit("a.md", 1, 4, None, "", 0.5, text, (0.5, 0.42, 0.3))
     [quote] = choose_quote("how many times does the client retry?", [limits], None)
     assert (quote.text, quote.start_line, quote.end_line) == ("It retries 5 times at most.", 2, 2)
-    colours = Hit(
-        "b.md",
-        1,
-        3,
-        None,
-        "",
-        0.5,
-        "Pass `--no-color` for that.\n\nColours can be turned off.",
-        (0.47, 0.5),
-    )
+    text = "Pass `--no-color` for that.\n\nColours can be turned off."
+    colours = Hit("b.md", 1, 3, None, "", 0.5, text, (0.49, 0.5))
     [quote] = choose_quote("which option turns colours off?", [colours], None)
     assert quote.text == "Pass `--no-color` for that."
     [quote] = choose_quote("can colours be turned off?", [colours], None)
     assert quote.text == "Colours can be turned off.", "no name asked for, no bonus"
+    text = "It hashes with sha256 and utf-8 names.\n\nThe size is set by cache.size."
+    hashes = Hit("c.md", 1, 3, None, "", 0.5, text, (0.45, 0.5))
+    [quote] = choose_quote("what size is the cache?", [hashes], None)
+    assert quote.text == "The size is set by cache.size.", "sha256 holds no figure"
 
 
 def test_the_quote_goes_on_to_the_end_of_its_paragraph_within_the_limit() -> None:
-    long_sentence = "It is " + "very " * 80 + "long."
-    text = f"# Cache\nThe cache holds 4 MB.\nIt is cleared at restart.\n{long_sentence}\n## Next"
-    hit = Hit("c.md", 10, 14, None, "", 0.5, text, (0.1, 0.6, 0.3, 0.2, 0.1))
+    long_sentence = "It is " + "very " * 70 + "long."  # 361 characters
+    text = (
+        f"# Cache\nThe cache holds 4 MB.\nIt is cleared at restart.\n{long_sentence}\n"
+        "\nThe next paragraph.\n## Next"
+    )
+    hit = Hit("c.md", 10, 16, None, "", 0.5, text, (0.1, 0.6, 0.3, 0.2, 0.1, 0.1))
     [quote] = choose_quote("how big is the cache?", [hit], None)
-    assert quote.text == "The cache holds 4 MB. It is cleared at restart."
+    assert quote.text == "The cache holds 4 MB. It is cleared at restart.", "400 characters at most"
     assert (quote.start_line, quote.end_line) == (11, 12)
+    text = "The cache holds 4 MB.\nIt is cleared at restart.\n\nLogs rotate daily."
+    hit = Hit("c.md", 1, 4, None, "", 0.5, text, (0.6, 0.3, 0.2))
+    [quote] = choose_quote("how big is the cache?", [hit], None)
+    assert (quote.text, quote.end_line) == ("The cache holds 4 MB. It is cleared at restart.", 2)
     term = Hit("d.md", 1, 3, None, "", 0.5, "core.editor\n\nThe editor Git opens.", (0.6, 0.5))
     [quote] = choose_quote("which setting picks the editor?", [term], None)
     assert quote.text == "core.editor The editor Git opens.", "a bare term takes what follows"
+    assert (quote.start_line, quote.end_line) == (1, 3)
 
 
 def test_a_sentence_already_quoted_is_not_quoted_again_from_another_passage() -> None:
@@ -276,4 +272,11 @@ def test_code_is_quoted_a_line_at_a_time() -> None:
     text = f"```\n{command}\ngit merge topic\n```\nThen resolve."
     hit = Hit("e.md", 1, 5, None, "", 0.5, text, (0.6, 0.3, 0.2))
     [quote] = choose_quote("how do I see the common ancestor in conflicts?", [hit], None)
-    assert (quote.text, quote.start_line) == (command, 2)
+    assert (quote.text, quote.start_line, quote.end_line) == (command, 2, 2)
+    text = "Set the style in the config file:\n    git config merge.conflictStyle diff3\nDone."
+    hit = Hit("f.md", 1, 3, None, "", 0.5, text, (0.6, 0.3, 0.2))
+    quote = choose_quote("how do I set the conflict style?", [hit], None)
+    assert [q.text for q in quote] == [
+        "Set the style in the config file:",  # a fragment: the code line joins it
+        "git config merge.conflictStyle diff3",
+    ], "the sentence after the code is not part of the quote"
