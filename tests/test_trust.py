@@ -275,8 +275,8 @@ def test_code_is_quoted_a_line_at_a_time() -> None:
     assert (quote.text, quote.start_line, quote.end_line) == (command, 2, 2)
     text = "Set the style in the config file:\n    git config merge.conflictStyle diff3\nDone."
     hit = Hit("f.md", 1, 3, None, "", 0.5, text, (0.6, 0.3, 0.2))
-    quote = choose_quote("how do I set the conflict style?", [hit], None)
-    assert [q.text for q in quote] == [
+    quotes = choose_quote("how do I set the conflict style?", [hit], None)
+    assert [q.text for q in quotes] == [
         "Set the style in the config file:",  # a fragment: the code line joins it
         "git config merge.conflictStyle diff3",
     ], "the sentence after the code is not part of the quote"
