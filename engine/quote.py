@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.errors import LoadFailed, LoadSkipped
 from engine.kinds import kind_of
@@ -54,6 +54,14 @@ ASKS_NAME = re.compile(
 )
 # --option, core.editor, max_file_mb, `code`, ctrl+q; not e.g., i.e. or U.S.
 NAME = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]+|\b[A-Za-z]\w+[._]\w{2,}|`[^`]+`|\b(?i:ctrl)\+\w")
+
+
+class Row(NamedTuple):
+    """A unit of a passage, its text as quoted and its score against the question."""
+
+    unit: Unit
+    text: str
+    score: float
 
 
 @dataclass(frozen=True)
@@ -99,25 +107,24 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
     """The units that answer `question`: the best one with the rest of its paragraph (see
     `_with_neighbour`), then the best unit of another passage when it scores nearly as
     well (a fact is often stated where the question's words are not)."""
-    scored: dict[int, list[tuple[Unit, float]]] = {}
+    scored: dict[int, list[Row]] = {}
     wants = (bool(ASKS_FIGURE.search(question)), bool(ASKS_NAME.search(question)))
     for index, hit in enumerate(list(hits)[:PASSAGES]):
         units = split_units(hit.text)
         scores = list(hit.unit_scores) + [0.0] * (len(units) - len(hit.unit_scores))
+        texts = [unit_text(hit.text, unit) for unit in units]
         scored[index] = [
-            (unit, _score(hit, unit, cosine, wants))
-            for unit, cosine in zip(units, scores, strict=False)
+            Row(unit, text, _score(hit, text, cosine, wants))
+            for unit, text, cosine in zip(units, texts, scores, strict=False)
         ]
-    texts = {index: hits[index].text for index in scored}
-    best = _best_unit(scored, texts, exclude=None, said=set())
+    best = _best_unit(scored, exclude=None, said=set())
     if best is None:
         return []
     top, index, position = best
-    chosen = _with_neighbour(scored[index], position, hits[index].text)
+    chosen = _with_neighbour(scored[index], position)
     lines = source_lines(folder, hits[index])
     quotes = [_quote(hits[index], index, run, lines) for run in _runs(chosen)]
-    said = {unit_text(texts[index], unit) for unit, _ in chosen}
-    second = _best_unit(scored, texts, exclude=index, said=said)
+    second = _best_unit(scored, exclude=index, said={row.text for row in chosen})
     if second is not None and second[0] >= top - SECOND_NEAR:
         _, other, place = second
         run = [scored[other][place]]
@@ -126,10 +133,7 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
 
 
 def _best_unit(
-    scored: dict[int, list[tuple[Unit, float]]],
-    texts: Mapping[int, str],
-    exclude: int | None,
-    said: set[str],
+    scored: dict[int, list[Row]], exclude: int | None, said: set[str]
 ) -> tuple[float, int, int] | None:
     """(score, passage, unit) of the best unit that is not a heading, outside passage
     `exclude`, and not already `said` (manual pages repeat sentences word for word)."""
@@ -137,18 +141,17 @@ def _best_unit(
     for index, rows in scored.items():
         if index == exclude:
             continue
-        for position, (unit, score) in enumerate(rows):
-            if unit.kind == "heading" or (best is not None and score <= best[0]):
+        for position, row in enumerate(rows):
+            if row.unit.kind == "heading" or (best is not None and row.score <= best[0]):
                 continue
-            if unit_text(texts[index], unit) not in said:
-                best = (score, index, position)
+            if row.text not in said:
+                best = (row.score, index, position)
     return best
 
 
-def _score(hit: Hit, unit: Unit, cosine: float, wants: tuple[bool, bool]) -> float:
+def _score(hit: Hit, text: str, cosine: float, wants: tuple[bool, bool]) -> float:
     """The unit's cosine with the question and its passage's relevance, plus the bonus
     for holding a figure or a name where the question asks for one."""
-    text = unit_text(hit.text, unit)
     wants_figure, wants_name = wants
     score = cosine + PASSAGE_WEIGHT * hit.score
     if wants_figure and FIGURE.search(text):
@@ -158,22 +161,23 @@ def _score(hit: Hit, unit: Unit, cosine: float, wants: tuple[bool, bool]) -> flo
     return score
 
 
-def _with_neighbour(
-    rows: list[tuple[Unit, float]], position: int, text: str
-) -> list[tuple[Unit, float]]:
+def _with_neighbour(rows: list[Row], position: int) -> list[Row]:
     """The best unit and the units after it that go on with its paragraph (the next line,
     no heading), up to MAX_QUOTE_CHARS in all. Past the paragraph's end, and into or along
     code (quoted a line at a time), only while the quote is a name or a fragment (short, no
     sentence's end: a term, "Default:")."""
     chosen = [rows[position]]
-    length = len(unit_text(text, rows[position][0]))
+    length = len(rows[position].text)
     for row in rows[position + 1 :]:
-        unit, previous = row[0], chosen[-1][0]
-        size = len(unit_text(text, unit)) + 1  # and the space that joins it
-        if unit.kind == "heading" or length + size > MAX_QUOTE_CHARS:
+        previous = chosen[-1]
+        size = len(row.text) + 1  # and the space that joins it
+        if row.unit.kind == "heading" or length + size > MAX_QUOTE_CHARS:
             break
-        fragment = length < SHORT_UNIT and not SENTENCE_END.search(unit_text(text, previous))
-        apart = unit.first - previous.last > 1 or "code" in (unit.kind, previous.kind)
+        fragment = length < SHORT_UNIT and not SENTENCE_END.search(previous.text)
+        apart = row.unit.first - previous.unit.last > 1 or "code" in (
+            row.unit.kind,
+            previous.unit.kind,
+        )
         if apart and not fragment:
             break
         chosen.append(row)
@@ -181,29 +185,29 @@ def _with_neighbour(
     return chosen
 
 
-def _runs(chosen: list[tuple[Unit, float]]) -> list[list[tuple[Unit, float]]]:
+def _runs(chosen: list[Row]) -> list[list[Row]]:
     """The chosen units as the quotes they make: neighbouring sentences (one paragraph's, or
     a term's and the sentence after it) read as one quote; a list item, a table row or a
     line of code stays a quote of its own."""
-    runs: list[list[tuple[Unit, float]]] = []
+    runs: list[list[Row]] = []
     for row in chosen:
-        if runs and row[0].kind == "sentence" and runs[-1][-1][0].kind == "sentence":
+        if runs and row.unit.kind == "sentence" and runs[-1][-1].unit.kind == "sentence":
             runs[-1].append(row)
         else:
             runs.append([row])
     return runs
 
 
-def _quote(hit: Hit, index: int, run: list[tuple[Unit, float]], lines: list[int | None]) -> Quote:
+def _quote(hit: Hit, index: int, run: list[Row], lines: list[int | None]) -> Quote:
     """One quote of `run`'s units, scored as its best, on the lines on disk they span."""
-    head, tail = run[0][0], run[-1][0]
+    head, tail = run[0].unit, run[-1].unit
     first = lines[head.first] if head.first < len(lines) else hit.start_line
     last = lines[tail.last] if tail.last < len(lines) else hit.end_line
     numbers = [n for n in lines[head.first : tail.last + 1] if n is not None]
     if numbers:  # HTML text can come from source lines out of order
         first, last = min(numbers), max(numbers)
-    text = " ".join(unit_text(hit.text, unit) for unit, _ in run)
-    score = max(score for _, score in run)
+    text = " ".join(row.text for row in run)
+    score = max(row.score for row in run)
     return Quote(text, hit.path, first, last, hit.page, round(score, 4), index)
 
 
