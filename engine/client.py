@@ -10,15 +10,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import OwnerGone, OwnerRefused
 from engine.events import Event, SyncReport, from_json
 from engine.protocol import Request, address, decode_vectors, socket_path
 from engine.results import FileLines, FileState, IndexStatus
 from engine.types import Hit
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 

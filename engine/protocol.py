@@ -29,9 +29,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, TypedDict, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, get_args
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where vectors are: a client's search needs none
+    import numpy as np
 
 SOCKET_NAME = "owner.sock"
 SUN_PATH_MAX = 107  # a socket address holds 108 bytes, the last one a NUL
@@ -60,11 +61,15 @@ def socket_path(index_dir: Path) -> Path:
 
 def encode_vectors(vectors: np.ndarray) -> dict[str, Any]:
     """float32 rows as base64: a quarter of the bytes of a JSON list of numbers."""
+    import numpy as np
+
     rows = np.ascontiguousarray(vectors, dtype="<f4")
     return {"rows": rows.shape[0], "data": base64.b64encode(rows.tobytes()).decode("ascii")}
 
 
 def decode_vectors(document: dict[str, Any]) -> np.ndarray:
+    import numpy as np
+
     flat = np.frombuffer(base64.b64decode(document["data"]), dtype="<f4")
     return flat.reshape(int(document["rows"]), -1) if document["rows"] else flat.reshape(0, 0)
 
