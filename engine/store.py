@@ -8,9 +8,11 @@ version (see DESIGN.md: the 2.5.1 pin should be able to move).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
+import time
 import types
 import warnings
 from collections.abc import Iterator, Sequence
@@ -37,6 +39,7 @@ HEADING_BYTES = 2048
 # can take longer than that to open its file on a busy machine.
 LITE_CONNECT_TIMEOUT_S = 60.0
 REMOTE_CONNECT_TIMEOUT_S = 10.0
+SOCKET_POLL_S = 0.005  # how often a starting Milvus Lite server's socket is looked for
 
 
 def _milvus() -> Any:
@@ -87,10 +90,54 @@ class _LiteSubprocess:
             output = open(log_file, "ab", opener=lambda p, f: os.open(p, f, 0o600))  # noqa: SIM115
             kwargs.update(stdin=subprocess.DEVNULL, stdout=output, stderr=output, umask=0o077)
             try:
-                return subprocess.Popen(*args, **kwargs)
+                return _LiteServer.start(*args, **kwargs)
             finally:
                 output.close()  # the server holds its own copy
         return subprocess.Popen(*args, **kwargs)
+
+
+def _held_elsewhere(lite_path: Path) -> bool:
+    """Another process holds Milvus Lite's lock on the database (else the server itself
+    failed: a corrupt or unreadable file)."""
+    try:
+        with open(lite_path.parent / f".{lite_path.name}.lock", "a") as lock:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+class _LiteServer(subprocess.Popen[bytes]):
+    """Milvus Lite's server process. milvus_lite sleeps half a second after starting it,
+    to see that it does not exit at once; that first wait ends instead as soon as the
+    server's socket is there (some 20 ms) or the process has exited, so every open of an
+    index takes 0.5 s less. A server that fails exits before it makes its socket (a
+    corrupt database file: 20 ms), and the half second still bounds the wait."""
+
+    socket: Path | None = None
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> _LiteServer:
+        server = cls(*args, **kwargs)
+        argv = kwargs.get("args", args[0] if args else ())
+        found = [a for a in argv if isinstance(a, str) and a.startswith("unix:")]
+        server.socket = Path(found[0].removeprefix("unix:")) if found else None
+        return server
+
+    def wait(self, timeout: float | None = None) -> int:
+        socket, self.socket = self.socket, None  # only the start-up check is cut short
+        if socket is None or timeout is None:
+            return super().wait(timeout)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self.poll() is not None:
+                return self.returncode
+            if socket.exists():
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(min(SOCKET_POLL_S, left))
+        return super().wait(0)  # still running: TimeoutExpired, as after the half second
 
 
 class VectorStore:
@@ -106,9 +153,14 @@ class VectorStore:
             timeout = REMOTE_CONNECT_TIMEOUT_S if remote else LITE_CONNECT_TIMEOUT_S
             self._client = _milvus().MilvusClient(uri=self.uri, token=token, timeout=timeout)
         except Exception as error:
-            if "Open local milvus failed" in str(error):
+            if "Open local milvus failed" not in str(error):
+                raise StoreError(f"cannot open the vector store at {self.uri}: {error}") from None
+            if _held_elsewhere(lite_path):
                 raise IndexLockedError(folder, None) from None
-            raise StoreError(f"cannot open the vector store at {self.uri}: {error}") from None
+            raise StoreError(
+                f"Milvus Lite could not open {lite_path} (its reason is in milvus.log beside"
+                f" it); `docsight forget {folder}` removes the index, the next run rebuilds it"
+            ) from None
 
     def close(self) -> None:
         try:
