@@ -244,6 +244,8 @@ def run_search(args: argparse.Namespace) -> int:
     for n, hit in enumerate(hits, 1):
         heading = f"  ({hit.heading})" if hit.heading else ""
         print(clean_line(f"[{n}] {hit.where()}{heading}  score {hit.score:.3f}"))
+        if hit.also_in:  # the same text, word for word, in other files
+            print(clean_line(f"    also in {', '.join(hit.also_in)}"))
         for line in clean(hit.text.strip()).splitlines()[:4]:
             print(f"    {line}")
     if not hits:
