@@ -102,7 +102,10 @@ def _marked(text: str, markers: str, warning: str) -> str:
 
 
 def unit_text(text: str, unit: Unit) -> str:
-    """The unit as a person reads it: its characters with wrapped lines joined."""
+    """The unit as a person reads it: its characters with wrapped lines joined; a line of
+    code as written (the spaces inside it can matter), less the indentation around it."""
+    if unit.kind == "code":
+        return text[unit.start : unit.end].strip()
     return " ".join(text[unit.start : unit.end].split())
 
 

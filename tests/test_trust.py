@@ -280,3 +280,7 @@ def test_code_is_quoted_a_line_at_a_time() -> None:
         "Set the style in the config file:",  # a fragment: the code line joins it
         "git config merge.conflictStyle diff3",
     ], "the sentence after the code is not part of the quote"
+    aligned = "$ git log -S'foo()'         # commits that add or remove foo()"
+    hit = Hit("g.md", 1, 3, None, "", 0.5, f"```\n    {aligned}\n```", (0.6,))
+    [quote] = choose_quote("how do I find the commits that add foo()?", [hit], None)
+    assert quote.text == aligned, "a code line is quoted as written, its spaces kept"
