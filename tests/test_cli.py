@@ -73,6 +73,18 @@ def test_human_output(notes: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(out) == {"indexes": []}
 
 
+def test_a_passage_two_files_hold_is_one_hit_naming_the_other(
+    notes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (notes / "garden-2025.txt").write_text("Water the tomatoes every evening in July.\n")
+    code, out, _ = run(capsys, "search", str(notes), "tomatoes", "-k", "5")
+    assert code == 0 and out.count("Water the tomatoes") == 1
+    [first, also, *_] = out.splitlines()
+    assert first.startswith("[1] garden")
+    named = {first.split()[1].split(":")[0], also.removeprefix("    also in ")}
+    assert named == {"garden.txt", "garden-2025.txt"}
+
+
 def test_search_indexes_a_new_folder_first(notes: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "search", str(notes), "tomatoes", "--json")
     assert code == 0 and json.loads(out)["hits"][0]["path"] == "garden.txt"
