@@ -20,6 +20,7 @@ INDEX_KEYS = {
     "chunks_deleted", "seconds",
 }  # fmt: skip
 HIT_KEYS = {"path", "start_line", "end_line", "page", "heading", "score", "text", "unit_scores"}
+HIT_KEYS |= {"also_in"}
 STATUS_KEYS = {
     "indexed", "files", "chunks", "embedding_model", "store_uri", "last_sync", "failed",
     "ignored", "owner_pid", "skipped", "pending", "in_progress",
