@@ -8,7 +8,6 @@ version (see DESIGN.md: the 2.5.1 pin should be able to move).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import subprocess
@@ -40,6 +39,9 @@ HEADING_BYTES = 2048
 LITE_CONNECT_TIMEOUT_S = 60.0
 REMOTE_CONNECT_TIMEOUT_S = 10.0
 SOCKET_POLL_S = 0.005  # how often a starting Milvus Lite server's socket is looked for
+# database path -> exit status of a Milvus Lite server that exited as it started (a corrupt
+# file); milvus_lite reports that and a lock held by another process with one message
+FAILED_STARTS: dict[str, int] = {}
 
 
 def _milvus() -> Any:
@@ -96,19 +98,6 @@ class _LiteSubprocess:
         return subprocess.Popen(*args, **kwargs)
 
 
-def _held_elsewhere(lite_path: Path) -> bool:
-    """Another process holds Milvus Lite's lock on the database (else the server itself
-    failed: a corrupt or unreadable file)."""
-    try:
-        with open(lite_path.parent / f".{lite_path.name}.lock", "a") as lock:
-            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    return False
-
-
 class _LiteServer(subprocess.Popen[bytes]):
     """Milvus Lite's server process. milvus_lite sleeps half a second after starting it,
     to see that it does not exit at once; that first wait ends instead as soon as the
@@ -117,13 +106,15 @@ class _LiteServer(subprocess.Popen[bytes]):
     corrupt database file: 20 ms), and the half second still bounds the wait."""
 
     socket: Path | None = None
+    database = ""
 
     @classmethod
     def start(cls, *args: Any, **kwargs: Any) -> _LiteServer:
         server = cls(*args, **kwargs)
-        argv = kwargs.get("args", args[0] if args else ())
-        found = [a for a in argv if isinstance(a, str) and a.startswith("unix:")]
+        argv = [str(a) for a in kwargs.get("args", args[0] if args else ())]
+        found = [a for a in argv if a.startswith("unix:")]
         server.socket = Path(found[0].removeprefix("unix:")) if found else None
+        server.database = argv[1] if len(argv) > 1 else ""
         return server
 
     def wait(self, timeout: float | None = None) -> int:
@@ -131,13 +122,13 @@ class _LiteServer(subprocess.Popen[bytes]):
         if socket is None or timeout is None:
             return super().wait(timeout)
         deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            if self.poll() is not None:
-                return self.returncode
+        while (left := deadline - time.monotonic()) > 0 and self.poll() is None:
             if socket.exists():
                 raise subprocess.TimeoutExpired(self.args, timeout)
             time.sleep(min(SOCKET_POLL_S, left))
-        return super().wait(0)  # still running: TimeoutExpired, as after the half second
+        code = super().wait(0)  # still running: TimeoutExpired, as after the half second
+        FAILED_STARTS[self.database] = code
+        return code
 
 
 class VectorStore:
@@ -148,6 +139,8 @@ class VectorStore:
         self.uri = settings.uri or str(lite_path)
         self.hybrid = settings.hybrid
         token = os.environ.get(settings.token_env, "") if settings.uri else ""
+        database = str(lite_path.resolve())  # as milvus_lite names it
+        FAILED_STARTS.pop(database, None)
         try:
             remote = self.uri.startswith(("http://", "https://"))
             timeout = REMOTE_CONNECT_TIMEOUT_S if remote else LITE_CONNECT_TIMEOUT_S
@@ -155,7 +148,7 @@ class VectorStore:
         except Exception as error:
             if "Open local milvus failed" not in str(error):
                 raise StoreError(f"cannot open the vector store at {self.uri}: {error}") from None
-            if _held_elsewhere(lite_path):
+            if FAILED_STARTS.pop(database, None) is None:  # not started: its lock is held
                 raise IndexLockedError(folder, None) from None
             raise StoreError(
                 f"Milvus Lite could not open {lite_path} (its reason is in milvus.log beside"

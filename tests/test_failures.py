@@ -122,6 +122,35 @@ def test_a_corrupt_vector_store_is_named_with_its_log_not_called_locked(
     assert "another docsight" not in line
 
 
+def test_a_store_whose_lock_another_process_holds_is_locked_not_corrupt(tmp_path: Path) -> None:
+    from engine.config import StoreSettings
+    from engine.errors import IndexLockedError
+    from engine.store import VectorStore
+
+    database = tmp_path / "milvus.db"
+    holder = subprocess.Popen(  # holds Milvus Lite's lock until its stdin closes
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / ".milvus.db.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(IndexLockedError):
+            VectorStore(StoreSettings(), database, "c", "notes")
+    finally:
+        holder.communicate("")
+
+
+HOLD_LOCK = (
+    "import fcntl, sys\n"
+    "lock = open(sys.argv[1], 'a')\n"
+    "fcntl.lockf(lock, fcntl.LOCK_EX)\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
 # a full disk ----------------------------------------------------------------------------------
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
