@@ -10,8 +10,12 @@ DOCSIGHT_LLM__BASE_URL say otherwise).
 
 - correct: the answer text (the quote and the checked sentences) matches the pattern;
 - grounded: correct, and the lines on disk of one of its citations hold the phrase;
-- wrong_citation: the sentence that states the answer cites lines that do not hold it,
-  while the passage that does was retrieved;
+- wrong_citation: a sentence that states the answer (a quote or one the model wrote)
+  cites lines none of which state it (the answer's pattern does not match them), while
+  the passage that does was retrieved;
+- cited_elsewhere: the first sentence that states the answer cites lines that state it
+  too, but not the lines of the expected phrase (the same figure on another page, or the
+  pattern matching other words): no wrong citation, and no grounded answer either;
 - unmarked_unsupported_figures: numbers in sentences not marked unsupported that none of
   the sentence's cited passages holds (checked here independently of engine/claims.py);
 - declined: unanswerable questions docsight declined, and answerable ones it declined;
@@ -70,6 +74,11 @@ def holds(item: dict[str, Any], lines: Lines, cited: Source | Quote) -> bool:
     return relevant(item, cited.path, text)
 
 
+def says(pattern: re.Pattern[str], lines: Lines, cited: Source | Quote) -> bool:
+    """The cited lines on disk state the answer (its pattern matches them)."""
+    return bool(pattern.search(lines.text(cited.path, cited.start_line, cited.end_line)))
+
+
 def judge(item: dict[str, Any], result: Answer, lines: Lines) -> dict[str, Any]:
     pattern = re.compile(item["answer"], re.IGNORECASE)
     correct = bool(pattern.search(result.answer))
@@ -80,12 +89,20 @@ def judge(item: dict[str, Any], result: Answer, lines: Lines) -> dict[str, Any]:
     stating: list[tuple[str, list[Source | Quote]]] = [(q.text, [q]) for q in result.quote]
     stating += [(s.text, [by_n[n] for n in s.citations if n in by_n]) for s in result.sentences]
     states = next((refs for text, refs in stating if pattern.search(text)), None)
-    wrong = bool(retrieved and states and not any(holds(item, lines, c) for c in states))
+    off_phrase = bool(retrieved and states and not any(holds(item, lines, c) for c in states))
+    # every sentence that states the answer, the quote's and the model's: cited, and none
+    # of its citations' lines states it
+    wrong = retrieved and any(
+        refs and not any(says(pattern, lines, c) for c in refs)
+        for text, refs in stating
+        if pattern.search(text)
+    )
     said = " ".join(sentence.text for sentence in result.sentences)
     return {
         "correct": correct,
         "grounded": grounded,
         "wrong_citation": wrong,
+        "cited_elsewhere": off_phrase and not wrong,  # the first stating sentence's
         "retrieved": retrieved,
         "declined": result.declined,
         "generated_correct": bool(pattern.search(said)),
@@ -175,6 +192,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "correct": share("correct"),
         "grounded": share("grounded"),
         "wrong_citation": share("wrong_citation"),
+        "cited_elsewhere": share("cited_elsewhere"),
         "gold_retrieved": share("retrieved"),
         "generated_correct": share("generated_correct"),
         "unmarked_unsupported_figures": len(figures),
@@ -188,6 +206,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "median_s_to_end": _median(times["end"]),
         "misses": [row["id"] for row in rows if not row["correct"]],
         "wrong_citations": [row["id"] for row in rows if row["wrong_citation"]],
+        "cited_elsewhere_ids": [row["id"] for row in rows if row["cited_elsewhere"]],
     }
 
 
