@@ -88,7 +88,10 @@ class OwnerClient:
     def events(self) -> Iterator[Event]:
         """Turn this connection into a subscription: each event the owner publishes, until
         it stops (the iterator then ends) or `close()` is called from another thread."""
-        self._sock.settimeout(None)  # events may be minutes apart
+        try:
+            self._sock.settimeout(None)  # events may be minutes apart
+        except OSError as error:  # closed by another thread before the first event
+            raise OwnerGone(f"the connection to the owner closed: {error}") from None
         reply = self._call({"op": "events"})
         log.debug("following the index of pid %s", reply.get("pid"))
         while True:

@@ -23,6 +23,7 @@ from engine.client import connect
 from engine.config import Settings
 from engine.embed import Embedder, make_embedder
 from engine.engine import Engine
+from engine.errors import OwnerGone
 from engine.events import FileIndexed, FileMoved, FileRemoved, SyncProgress, SyncStarted
 from engine.protocol import socket_path
 from engine.serve import OwnerServer
@@ -201,6 +202,18 @@ def test_the_socket_is_the_users_alone(owner: Engine) -> None:
         assert client.ping() == os.getpid()
     finally:
         client.close()
+
+
+def test_a_subscription_on_a_connection_closed_meanwhile_says_the_owner_is_gone(
+    owner: Engine,
+) -> None:
+    """The TUI's follow thread may start reading events after another thread closed its
+    connection: that is the owner gone (a DocsightError it handles), not an OSError."""
+    client = connect(owner.index_dir)
+    assert client is not None
+    client.close()
+    with pytest.raises(OwnerGone):
+        next(client.events())
 
 
 def test_a_deep_data_dir_past_the_socket_address_limit(
