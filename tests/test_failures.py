@@ -71,40 +71,6 @@ def test_milvus_messages_go_to_the_log_not_the_terminal(tmp_path: Path) -> None:
 
 
 # Milvus Lite's start ------------------------------------------------------------------------
-def started(tmp_path: Path, script: str) -> Any:
-    """A process started as milvus_lite starts its server (its socket as a "unix:" argument),
-    through the store's stand-in for `subprocess`."""
-    from engine.store import _LiteSubprocess
-
-    socket = tmp_path / "server.sock"
-    argv = [sys.executable, "-c", script, str(socket), f"unix:{socket}"]
-    return _LiteSubprocess.Popen(args=argv, cwd=str(tmp_path)), socket
-
-
-def test_the_start_up_check_ends_at_the_servers_socket_and_later_waits_are_real(
-    tmp_path: Path,
-) -> None:
-    """What it saves (0.5 s on every open of an index) is measured by bench/cli_latency.py;
-    here, that a server up and running reads as started, and that stopping still waits."""
-    go = tmp_path / "go"
-    script = (
-        "import pathlib, sys, time\n"
-        "pathlib.Path(sys.argv[1]).touch()\n"
-        f"while not pathlib.Path({str(go)!r}).exists(): time.sleep(0.01)\n"
-    )
-    server, socket = started(tmp_path, script)
-    with pytest.raises(subprocess.TimeoutExpired):  # milvus_lite reads this as "started"
-        server.wait(60)  # ends when the socket is there, not after the timeout
-    assert socket.exists() and server.poll() is None
-    go.touch()
-    assert server.wait(60) == 0  # stopping waits for the exit, it does not cut it short
-
-
-def test_a_server_that_exits_before_its_socket_has_failed(tmp_path: Path) -> None:
-    server, socket = started(tmp_path, "raise SystemExit(3)")
-    assert server.wait(60) == 3 and not socket.exists()
-
-
 def test_a_corrupt_vector_store_is_named_with_its_log_not_called_locked(
     tmp_path: Path,
 ) -> None:
