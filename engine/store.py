@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
+import time
 import types
 import warnings
 from collections.abc import Iterator, Sequence
@@ -37,6 +39,7 @@ HEADING_BYTES = 2048
 # can take longer than that to open its file on a busy machine.
 LITE_CONNECT_TIMEOUT_S = 60.0
 REMOTE_CONNECT_TIMEOUT_S = 10.0
+SOCKET_POLL_S = 0.005  # how often a starting Milvus Lite server is tried for its socket
 # database path -> exit status of a Milvus Lite server that exited as it started (a corrupt
 # file); milvus_lite reports that and a lock held by another process with one message
 FAILED_STARTS: dict[str, int] = {}
@@ -97,12 +100,16 @@ class _LiteSubprocess:
 
 
 class _LiteServer(subprocess.Popen[bytes]):
-    """Milvus Lite's server process. milvus_lite waits half a second after starting it
+    """Milvus Lite's server process. milvus_lite sleeps half a second after starting it
     and calls a server that exited by then failed (a corrupt database file), with the
-    message it also gives for a lock another process holds: the exit is noted here, by
-    database, so that the two can be told apart (VectorStore)."""
+    message it also gives for a lock another process holds. Here that first wait ends as
+    soon as the server accepts a connection on its socket (some 50 ms; a socket file that
+    is there is not enough: pymilvus' first call is refused until the server listens), or
+    when it exits, whose status is noted by database so that the two failures can be told
+    apart (VectorStore). A busy machine is waited for up to LITE_CONNECT_TIMEOUT_S."""
 
     database = ""
+    address = ""
     checked = False
 
     @classmethod
@@ -110,14 +117,32 @@ class _LiteServer(subprocess.Popen[bytes]):
         server = cls(*args, **kwargs)
         argv = [str(a) for a in kwargs.get("args", args[0] if args else ())]
         server.database = argv[1] if len(argv) > 1 else ""
+        sockets = [a.removeprefix("unix:") for a in argv if a.startswith("unix:")]
+        server.address = sockets[0] if sockets else ""
         return server
 
     def wait(self, timeout: float | None = None) -> int:
         first, self.checked = not self.checked, True  # the start-up check, not a stop
+        if first and self.address and timeout is not None:
+            deadline = time.monotonic() + max(timeout, LITE_CONNECT_TIMEOUT_S)
+            while self.poll() is None and time.monotonic() < deadline:
+                if _listening(self.address):
+                    raise subprocess.TimeoutExpired(self.args, timeout)  # read as "started"
+                time.sleep(SOCKET_POLL_S)
+            timeout = 0
         code = super().wait(timeout)  # still running: TimeoutExpired, read as "started"
         if first:
             FAILED_STARTS[self.database] = code
         return code
+
+
+def _listening(address: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(address)
+        except OSError:  # not there yet, or there and not listening yet
+            return False
+    return True
 
 
 class VectorStore:
