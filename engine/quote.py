@@ -7,7 +7,9 @@ relevance, with a small bonus where the unit holds the kind of thing the questio
 (a figure or default for "how many", "what is the default"; a name such as `--option`,
 `core.editor` or `ctrl+q` for "which option"). The best unit is the quote; the units that
 follow it in the same paragraph join it up to MAX_QUOTE_CHARS (a fact is often stated in the
-sentence after the one that matches the question's words); and the best unit of another
+sentence after the one that matches the question's words); a unit that leans on what comes
+before it brings that along (a definition entry's name, the sentence "this option" points
+back to); and the best unit of another
 passage joins it when it is nearly as good. With no model at all, the quote is the answer.
 """
 
@@ -50,6 +52,13 @@ FIGURE = re.compile(r"(?<![\w.-])\d|\bdefault", re.IGNORECASE)  # not sha256, ut
 ASKS_NAME = re.compile(
     r"\b(which|what) (\w+ )?(option|setting|variable|command|flag|hook|tool|key|style"
     r"|format|file)s?\b",
+    re.IGNORECASE,
+)
+# a sentence that leans on the one before it: "This option ...", "Such citations ...",
+# "If the script exits with this code, ..."
+POINTS_BACK = re.compile(
+    r"^(?:(?:this|these|that|those|such|it|they|here)\b(?! is why)"
+    r"|[^.;:]{0,40}\b(?:this|these|that|those|such) (?!is\b|are\b|way\b)\w+)",
     re.IGNORECASE,
 )
 # --option, core.editor, max_file_mb, `code`, ctrl+q; not e.g., i.e. or U.S.
@@ -121,13 +130,15 @@ def choose_quote(question: str, hits: Sequence[Hit], folder: Path | None) -> lis
     if best is None:
         return []
     top, index, position = best
-    chosen = _with_neighbour(scored[index], position)
+    chosen = _with_neighbour(scored[index], position, hits[index].text)
     lines = source_lines(folder, hits[index])
     quotes = [_quote(hits[index], index, run, lines) for run in _runs(chosen)]
-    second = _best_unit(scored, exclude=index, said={row.text for row in chosen})
+    said = {row.text for row in chosen}
+    second = _best_unit(scored, exclude=index, said=said)
     if second is not None and second[0] >= top - SECOND_NEAR:
         _, other, place = second
-        run = [scored[other][place]]
+        lead = _from_term(scored[other], place, hits[other].text)
+        run = [row for row in lead[:-1] if row.text not in said] + lead[-1:]
         quotes.append(_quote(hits[other], other, run, source_lines(folder, hits[other])))
     return quotes
 
@@ -161,13 +172,14 @@ def _score(hit: Hit, text: str, cosine: float, wants: tuple[bool, bool]) -> floa
     return score
 
 
-def _with_neighbour(rows: list[Row], position: int) -> list[Row]:
+def _with_neighbour(rows: list[Row], position: int, text: str) -> list[Row]:
     """The best unit and the units after it that go on with its paragraph (the next line,
     no heading), up to MAX_QUOTE_CHARS in all. Past the paragraph's end, and into or along
     code (quoted a line at a time), only while the quote is a name or a fragment (short, no
-    sentence's end: a term, "Default:")."""
-    chosen = [rows[position]]
-    length = len(rows[position].text)
+    sentence's end: a term, "Default:"). A sentence in a definition-list entry's body
+    brings the entry's first sentence, which opens with its name (`--tags`), when both fit."""
+    chosen = _from_term(rows, position, text)
+    length = sum(len(row.text) + 1 for row in chosen) - 1
     for row in rows[position + 1 :]:
         previous = chosen[-1]
         size = len(row.text) + 1  # and the space that joins it
@@ -183,6 +195,37 @@ def _with_neighbour(rows: list[Row], position: int) -> list[Row]:
         chosen.append(row)
         length += size
     return chosen
+
+
+def _from_term(rows: list[Row], position: int, text: str) -> list[Row]:
+    """The best unit, with the sentences before it in its paragraph when the paragraph
+    opens with a term line (a short first line with no sentence's end, the entry's name
+    as a definition list or a manual page gives it) and all of them fit in a quote; or
+    else with the sentence before it when it opens by pointing back ("This option",
+    "Such citations", "If the script exits with this code")."""
+    start = position
+    while start > 0 and _same_paragraph(rows[start - 1].unit, rows[start].unit):
+        start -= 1
+    opening = rows[start].unit
+    first_line = text.split("\n")[opening.first].strip() if start < position else ""
+    term = (
+        0 < len(first_line) < SHORT_UNIT
+        and opening.last > opening.first
+        and not SENTENCE_END.search(first_line)
+        and not first_line.endswith((",", ";"))
+    )
+    if not term and start < position and POINTS_BACK.match(rows[position].text):
+        start = position - 1
+    elif not term:
+        start = position
+    lead = rows[start : position + 1]
+    if sum(len(row.text) + 1 for row in lead) - 1 <= MAX_QUOTE_CHARS:
+        return lead
+    return [rows[position]]
+
+
+def _same_paragraph(first: Unit, second: Unit) -> bool:
+    return first.kind == second.kind == "sentence" and second.first - first.last <= 1
 
 
 def _runs(chosen: list[Row]) -> list[list[Row]]:

@@ -223,10 +223,10 @@ def test_a_nearly_as_good_sentence_of_another_passage_joins_the_quote() -> None:
 
 
 def test_a_question_for_a_figure_or_a_name_quotes_the_unit_that_holds_one() -> None:
-    text = "The client retries when a server fails.\nIt retries 5 times at most.\n\nLogs: stderr."
+    text = "The client retries when a server fails.\nA client retries 5 times.\n\nLogs: stderr."
     limits = Hit("a.md", 1, 4, None, "", 0.5, text, (0.5, 0.42, 0.3))
     [quote] = choose_quote("how many times does the client retry?", [limits], None)
-    assert (quote.text, quote.start_line, quote.end_line) == ("It retries 5 times at most.", 2, 2)
+    assert (quote.text, quote.start_line, quote.end_line) == ("A client retries 5 times.", 2, 2)
     text = "Pass `--no-color` for that.\n\nColours can be turned off."
     colours = Hit("b.md", 1, 3, None, "", 0.5, text, (0.49, 0.5))
     [quote] = choose_quote("which option turns colours off?", [colours], None)
@@ -284,3 +284,27 @@ def test_code_is_quoted_a_line_at_a_time() -> None:
     hit = Hit("g.md", 1, 3, None, "", 0.5, f"```\n    {aligned}\n```", (0.6,))
     [quote] = choose_quote("how do I find the commits that add foo()?", [hit], None)
     assert quote.text == aligned, "a code line is quoted as written, its spaces kept"
+
+
+def test_a_sentence_of_an_entry_or_one_pointing_back_brings_what_it_leans_on() -> None:
+    entries = (
+        "--all\nUse any ref found in refs/. This option matches any branch.\n\n"
+        "--tags\nUse any tag found in refs/tags. This option matches a lightweight tag."
+    )
+    hit = Hit("git-describe.html", 10, 16, None, "OPTIONS", 0.5, entries, (0.2, 0.3, 0.3, 0.6))
+    [quote] = choose_quote("which option makes it consider lightweight tags?", [hit], None)
+    assert quote.text == (
+        "--tags Use any tag found in refs/tags. This option matches a lightweight tag."
+    ), "the entry's name comes with the sentence of its body"
+    assert (quote.start_line, quote.end_line) == (13, 14)
+    text = (
+        "Use exit code 125 when the source cannot be tested.\n"
+        "If the script exits with this code, the revision is skipped.\n\nOther text here."
+    )
+    hit = Hit("bisect.md", 1, 4, None, "", 0.5, text, (0.3, 0.6, 0.1))
+    [quote] = choose_quote("what exit code skips a revision?", [hit], None)
+    assert quote.text.startswith("Use exit code 125"), "'this code' brings the code's sentence"
+    text = "The cache is small.\nThe cache holds 4 MB by default.\n\nOther text here."
+    hit = Hit("c.md", 1, 4, None, "", 0.5, text, (0.3, 0.6, 0.1))
+    [quote] = choose_quote("how big is the cache?", [hit], None)
+    assert quote.text == "The cache holds 4 MB by default.", "a sentence standing alone"
