@@ -176,21 +176,29 @@ def _with_neighbour(rows: list[Row], position: int, text: str) -> list[Row]:
     """The best unit and the units after it that go on with its paragraph (the next line,
     no heading), up to MAX_QUOTE_CHARS in all. Past the paragraph's end, and into or along
     code (quoted a line at a time), only while the quote is a name or a fragment (short, no
-    sentence's end: a term, "Default:"). A sentence in a definition-list entry's body
-    brings the entry's first sentence, which opens with its name (`--tags`), when both fit."""
+    sentence's end: a term, "Default:"), or while it introduces what follows (it ended with
+    a colon: the code, list or table after it, across a blank line and a fence). A sentence
+    in a definition-list entry's body brings the entry's first sentence, which opens with
+    its name (`--tags`), when both fit."""
     chosen = _from_term(rows, position, text)
     length = sum(len(row.text) + 1 for row in chosen) - 1
+    introduced = False  # the quote ended with a colon: what it introduces comes along
     for row in rows[position + 1 :]:
         previous = chosen[-1]
         size = len(row.text) + 1  # and the space that joins it
         if row.unit.kind == "heading" or length + size > MAX_QUOTE_CHARS:
             break
+        introduced = previous.text.endswith(":") or (
+            introduced and previous.unit.kind != "sentence"
+        )
         fragment = length < SHORT_UNIT and not SENTENCE_END.search(previous.text)
         apart = row.unit.first - previous.unit.last > 1 or "code" in (
             row.unit.kind,
             previous.unit.kind,
         )
-        if apart and not fragment:
+        listed = introduced and row.unit.kind != "sentence"
+        if apart and not fragment and not (listed and row.unit.first - previous.unit.last <= 3):
+            break
             break
         chosen.append(row)
         length += size

@@ -308,3 +308,17 @@ def test_a_sentence_of_an_entry_or_one_pointing_back_brings_what_it_leans_on() -
     hit = Hit("c.md", 1, 4, None, "", 0.5, text, (0.3, 0.6, 0.1))
     [quote] = choose_quote("how big is the cache?", [hit], None)
     assert quote.text == "The cache holds 4 MB by default.", "a sentence standing alone"
+
+
+def test_a_sentence_ending_in_a_colon_brings_the_code_it_introduces() -> None:
+    text = (
+        "## Remote servers\nSet the server's address and docsight sends questions there:\n\n"
+        '```toml\n[llm]\nbase_url = "http://gpu-box:8000/v1"\n```\n\nThat is all.'
+    )
+    hit = Hit("faq.md", 1, 9, None, "", 0.5, text, (0.6, 0.7, 0.3, 0.4, 0.1))
+    quote = choose_quote("how do I use a server on another machine?", [hit], None)
+    assert [(q.text, q.start_line) for q in quote] == [
+        ("Set the server's address and docsight sends questions there:", 2),
+        ("[llm]", 5),
+        ('base_url = "http://gpu-box:8000/v1"', 6),
+    ], "the code comes along, the next paragraph does not"
