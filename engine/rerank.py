@@ -9,7 +9,8 @@ in 0-1, and ranked by their weighted mean, which is also the relevance shown to 
   of the chunk, from unit vectors pooled at index time (engine/units.py, engine/embed.py);
   a fact sits in one sentence, and a chunk's mean vector dilutes it;
 - chunk: the cosine between the question and the chunk's own vector;
-- words: the share of the question's content words found in the heading path and text;
+- words: the share of the question's content words found in the heading path and text
+  (a hyphenated or dotted word counts as its parts too: the title git-describe(1));
 - names: the share of identifiers the question names (`max_file_mb`, `--onto`,
   gc.autoPackLimit, CamelCase, UPPER_CASE) found verbatim (case-insensitive): the BM25
   analyzer cuts them into pieces, so only this feature matches them exactly.
@@ -42,6 +43,7 @@ IDENTIFIER = re.compile(
     r"|\b([a-z]+[A-Z][A-Za-z0-9]*)\b"  # camelCase
     r"|\b([A-Z]{2,}[A-Z0-9_]*)\b"  # UPPER_CASE
 )
+PARTED = re.compile(r"[-.]")
 SETTING_LIKE = re.compile(r"^--?\w|\w[._]\w")
 # a capitalised word, not an acronym: Python (of "Python's"), GitHub; not TUI, JSON
 PROPER = re.compile(r"(?<![\w.`/-])([A-Z](?=[A-Za-z]*[a-z])[A-Za-z]{2,})(?![\w`/])")
@@ -70,7 +72,11 @@ CrossScore = Callable[[str, list[str]], list[float]]
 
 
 def content_words(text: str) -> set[str]:
-    return {w.lower().strip(".'-") for w in WORD.findall(text)} - STOPWORDS - {""}
+    """The words of `text` less stop words, lower-cased; a hyphenated or dotted word is
+    also its parts, so "git describe" meets the title git-describe(1)."""
+    words = {w.lower().strip(".'-") for w in WORD.findall(text)}
+    parts = {part for word in words if PARTED.search(word) for part in PARTED.split(word)}
+    return (words | parts) - STOPWORDS - {""}
 
 
 def identifiers(query: str) -> list[str]:

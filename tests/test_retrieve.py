@@ -122,3 +122,11 @@ def test_a_passage_several_files_hold_is_one_hit_naming_the_others(
     assert sorted([hit.path, *hit.also_in]) == ["keys-copy.md", "keys-old.md", "keys.md"]
     assert hit.as_json()["also_in"] == list(hit.also_in)
     assert len({h.text for h in hits}) == len(hits) == 4, "the other passages fill the places"
+
+
+def test_a_hyphenated_title_meets_the_words_a_question_uses() -> None:
+    from engine.rerank import content_words
+
+    assert {"git-describe", "git", "describe"} <= content_words("git-describe(1) Manual Page")
+    assert {"core.editor", "core", "editor"} <= content_words("Set core.editor once.")
+    assert "the" not in content_words("the-end") and "end" in content_words("the-end")
