@@ -88,6 +88,22 @@ def test_a_corrupt_vector_store_is_named_with_its_log_not_called_locked(
     assert "another docsight" not in line
 
 
+def test_a_starting_server_counts_as_started_only_once_it_listens(tmp_path: Path) -> None:
+    # the socket file appears when the server binds it; pymilvus' first call is refused
+    # until the server listens (seen on a busy machine), so only a connection counts
+    import socket as sockets
+
+    from engine.store import _listening
+
+    path = str(tmp_path / "milvus.sock")
+    assert not _listening(path), "no socket yet"
+    with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as server:
+        server.bind(path)
+        assert Path(path).exists() and not _listening(path), "bound, not listening"
+        server.listen(1)
+        assert _listening(path)
+
+
 def test_a_store_whose_lock_another_process_holds_is_locked_not_corrupt(tmp_path: Path) -> None:
     from engine.config import StoreSettings
     from engine.errors import IndexLockedError
