@@ -9,8 +9,8 @@ relevance, with a small bonus where the unit holds the kind of thing the questio
 follow it in the same paragraph join it up to MAX_QUOTE_CHARS (a fact is often stated in the
 sentence after the one that matches the question's words); a unit that leans on what comes
 before it brings that along (a definition entry's name, the sentence "this option" points
-back to); and the best unit of another
-passage joins it when it is nearly as good. With no model at all, the quote is the answer.
+back to); and the best unit of another passage joins it when it is nearly as good. With no
+model at all, the quote is the answer.
 """
 
 from __future__ import annotations
@@ -198,7 +198,6 @@ def _with_neighbour(rows: list[Row], position: int, text: str) -> list[Row]:
         )
         listed = introduced and row.unit.kind != "sentence"
         if apart and not fragment and not (listed and row.unit.first - previous.unit.last <= 3):
-            break
             break
         chosen.append(row)
         length += size
