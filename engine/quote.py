@@ -26,7 +26,7 @@ from engine.kinds import kind_of
 from engine.load import load
 from engine.results import source_ref
 from engine.types import Hit, ScannedFile
-from engine.units import Unit, split_units, unit_text
+from engine.units import Unit, same_paragraph, split_units, unit_text
 
 PASSAGES = 3  # the quote comes from the best few passages only
 SHORT_UNIT = 60  # a quote this short that ends no sentence goes on past its paragraph
@@ -181,7 +181,7 @@ def _with_neighbour(rows: list[Row], position: int, text: str) -> list[Row]:
     in a definition-list entry's body brings the entry's first sentence, which opens with
     its name (`--tags`), when both fit."""
     chosen = _from_term(rows, position, text)
-    length = sum(len(row.text) + 1 for row in chosen) - 1
+    length = _length(chosen)
     introduced = False  # the quote ended with a colon: what it introduces comes along
     for row in rows[position + 1 :]:
         previous = chosen[-1]
@@ -211,7 +211,7 @@ def _from_term(rows: list[Row], position: int, text: str) -> list[Row]:
     else with the sentence before it when it opens by pointing back ("This option",
     "Such citations", "If the script exits with this code")."""
     start = position
-    while start > 0 and _same_paragraph(rows[start - 1].unit, rows[start].unit):
+    while start > 0 and same_paragraph(rows[start - 1].unit, rows[start].unit):
         start -= 1
     opening = rows[start].unit
     first_line = text.split("\n")[opening.first].strip() if start < position else ""
@@ -226,13 +226,12 @@ def _from_term(rows: list[Row], position: int, text: str) -> list[Row]:
     elif not term:
         start = position
     lead = rows[start : position + 1]
-    if sum(len(row.text) + 1 for row in lead) - 1 <= MAX_QUOTE_CHARS:
-        return lead
-    return [rows[position]]
+    return lead if _length(lead) <= MAX_QUOTE_CHARS else [rows[position]]
 
 
-def _same_paragraph(first: Unit, second: Unit) -> bool:
-    return first.kind == second.kind == "sentence" and second.first - first.last <= 1
+def _length(rows: list[Row]) -> int:
+    """Characters of the rows as one quote reads them, a space between each two."""
+    return sum(len(row.text) for row in rows) + len(rows) - 1
 
 
 def _runs(chosen: list[Row]) -> list[list[Row]]:

@@ -194,7 +194,7 @@ def _merge_short(units: list[Unit], text: str) -> list[Unit]:
         short = len(text[unit.start : unit.end].strip()) < MIN_CHARS
         if (
             previous is not None
-            and _joinable(previous, unit)
+            and same_paragraph(previous, unit)
             and (short or _is_short(previous, text))
         ):
             merged[-1] = Unit(previous.start, unit.end, previous.first, unit.last, "sentence")
@@ -207,7 +207,7 @@ def _is_short(unit: Unit, text: str) -> bool:
     return unit.kind == "sentence" and len(text[unit.start : unit.end].strip()) < MIN_CHARS
 
 
-def _joinable(first: Unit, second: Unit) -> bool:
+def same_paragraph(first: Unit, second: Unit) -> bool:
     """Two sentences of one paragraph (the second starts on the line the first ends on, or
     the next one)."""
     same_kind = first.kind == second.kind == "sentence"
